@@ -1,0 +1,95 @@
+"""Adversarial autoencoder: D(q(z)‖p(z)) is the Jensen-Shannon divergence, estimated by a discriminator.
+
+A discriminator on z learns to tell prior samples (label 1) from posterior samples (label 0); the
+encoder gets the non-saturating loss −log σ(d(z)) for its posterior samples (Goodfellow et al.).
+With α=1, λ=1 (the preset) the objective is reconstruction + adversarial matching, as in Makhzani et al.
+Two optimisers with their own learning rates, stepped by hand (Lightning manual optimisation). As
+everywhere in Lightning, `trainer.global_step` (and so `trainer.max_steps`) counts optimizer steps: an
+AAE batch makes `disc_steps + 1` of them. Limit AAE runs by epochs or batches to compare with other models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from infovae_lightning.models.base import Divergence, InfoVAE
+from infovae_lightning.nets import MLP
+
+
+class AdversarialAE(InfoVAE):
+    """Args beyond `InfoVAE`: discriminator hidden widths, its learning rate, and how many
+    discriminator steps precede each encoder/decoder step."""
+
+    def __init__(
+        self,
+        disc_hidden: Sequence[int] = (256, 256),
+        disc_lr: float = 1e-4,
+        disc_steps: int = 1,
+        alpha: float = 1.0,
+        lam: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(alpha=alpha, lam=lam, **kwargs)
+        if disc_steps < 1:
+            raise ValueError(f"disc_steps must be >= 1, got {disc_steps}")
+        self.automatic_optimization = False
+        self.discriminator = MLP((self.hparams.latent_dim,), (1,), hidden=list(disc_hidden))
+
+    def logits(self, z: Tensor) -> Tensor:
+        return self.discriminator(z).squeeze(-1)
+
+    def discriminator_loss(self, z_post: Tensor, z_prior: Tensor) -> Tensor:
+        real, fake = self.logits(z_prior), self.logits(z_post)
+        return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+            fake, torch.zeros_like(fake)
+        )
+
+    def divergence(self, z: Tensor) -> Divergence:
+        fake = self.logits(z)
+        # Non-saturating encoder loss: −E_q log σ(d(z)).
+        value = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+        with torch.no_grad():
+            real = self.logits(self.sample_prior(z.shape[0]))
+            # With the optimal discriminator, log 2 + ½E_p log σ(d) + ½E_q log(1−σ(d)) = JS(p‖q).
+            js = math.log(2) + 0.5 * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
+        return Divergence(value, js)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        opt_ae, opt_disc = self.optimizers()
+
+        # 1. Discriminator steps on this batch's (fixed) posterior samples against fresh prior samples.
+        with torch.no_grad():
+            z_post = self.encoder(x).rsample()
+        self.toggle_optimizer(opt_disc)
+        for _ in range(self.hparams.disc_steps):
+            disc_loss = self.discriminator_loss(z_post, self.sample_prior(z_post.shape[0]))
+            opt_disc.zero_grad()
+            self.manual_backward(disc_loss)
+            opt_disc.step()
+        self.untoggle_optimizer(opt_disc)
+
+        # 2. Encoder/decoder step on −L, the discriminator frozen (toggle_optimizer).
+        self.toggle_optimizer(opt_ae)
+        terms = self.terms(x)
+        opt_ae.zero_grad()
+        self.manual_backward(terms.loss)
+        opt_ae.step()
+        self.untoggle_optimizer(opt_ae)
+
+        self.log_terms("train", terms, x.shape[0])
+        self.log("train/disc_loss", disc_loss.detach(), batch_size=x.shape[0])
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        ae = super().configure_optimizers()
+        disc = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.disc_lr)
+        return [ae, disc]
+
+
+

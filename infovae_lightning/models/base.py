@@ -1,0 +1,152 @@
+"""The shared LightningModule: encoder, decoder, prior and the InfoVAE objective.
+
+A model differs from another only in its divergence D(q(z)‖p(z)) (see `divergence`), plus, for the
+AAE, how it is optimised. Everything else — networks, likelihood, logging — lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from infovae_lightning.nets import build_decoder, build_encoder
+from infovae_lightning.objective import InfoVAEObjective
+
+DEFAULT_NET = {"name": "mlp", "hidden": [200, 200, 200]}
+DEFAULT_LIKELIHOOD = {"name": "bernoulli"}
+
+
+@dataclass
+class Divergence:
+    """One batch estimate of D(q(z)‖p(z)): `value` enters the loss; `monitor` is what gets logged.
+
+    They differ when the loss term is a surrogate whose *gradient* is what matters (Stein) or a
+    game value (adversarial); `monitor` is then a genuine discrepancy estimate.
+    """
+
+    value: Tensor
+    monitor: Tensor
+
+
+@dataclass
+class Terms:
+    log_px: Tensor  # batch mean of log p(x|z), summed over pixels
+    kl: Tensor | None  # batch mean of KL(q(z|x)‖p(z)); None for a deterministic encoder
+    div: Divergence | None  # None when the model has no D term (ELBO, β-VAE)
+    loss: Tensor  # −L
+
+
+def _plain(value: Any) -> Any:
+    """Hyperparameters must be plain Python (dict/list/str/number) so checkpoints load with weights_only."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [_plain(v) for v in value]
+    raise TypeError(f"hyperparameter of type {type(value).__name__} is not a plain value")
+
+
+class InfoVAE(L.LightningModule):
+    """Base of every model. Hyperparameters are primitives; networks are built from them.
+
+    Args:
+        latent_dim: dimension of z.
+        input_shape: shape of one x, e.g. [1, 28, 28] (filled from the data config).
+        alpha, lam: the paper's α and λ (see `infovae_lightning.objective`).
+        net: network spec, {"name": "mlp", "hidden": [...]} or {"name": "conv", "channels": [64, 128], "fc": 1024}.
+        likelihood: {"name": "bernoulli"} or {"name": "gaussian", "sigma": 1.0, "learn_sigma": false}.
+        std_floor: lower bound on the encoder's standard deviation.
+        deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
+        lr: Adam learning rate of the encoder and decoder.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 5,
+        input_shape: Sequence[int] = (1, 28, 28),
+        alpha: float = 0.0,
+        lam: float = 1.0,
+        net: Mapping[str, Any] | None = None,
+        likelihood: Mapping[str, Any] | None = None,
+        std_floor: float = 1e-3,
+        deterministic: bool = False,
+        lr: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        if latent_dim <= 0:
+            raise ValueError(f"latent_dim must be > 0, got {latent_dim}")
+        net = _plain(net) if net is not None else dict(DEFAULT_NET)
+        likelihood = _plain(likelihood) if likelihood is not None else dict(DEFAULT_LIKELIHOOD)
+        input_shape = [int(s) for s in input_shape]
+        self.save_hyperparameters()
+        self.objective = InfoVAEObjective(alpha, lam)
+        if deterministic and self.objective.kl_weight != 0:
+            raise ValueError(f"a deterministic encoder has infinite KL(q(z|x)||p(z)): set alpha=1 (got {alpha})")
+        self.encoder = build_encoder(net, input_shape, latent_dim, std_floor, deterministic)
+        self.decoder = build_decoder(net, input_shape, latent_dim, likelihood)
+
+    # --- the model -------------------------------------------------------------------------------------
+
+    def sample_prior(self, n: int) -> Tensor:
+        """z ~ p(z) = N(0, I)."""
+        return torch.randn(n, self.hparams.latent_dim, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> Tensor:
+        """Generated images: E[x | z] for z ~ p(z)."""
+        return self.decoder.mean(self.sample_prior(n))
+
+    def divergence(self, z: Tensor) -> Divergence | None:
+        """D(q(z)‖p(z)) estimated from a batch of posterior samples; subclasses define it."""
+        return None
+
+    def terms(self, x: Tensor) -> Terms:
+        q = self.encoder(x)
+        z = q.rsample()
+        log_px = self.decoder.log_prob(x, z).mean()
+        kl = None if q.deterministic else q.kl_to_prior().mean()
+        div = self.divergence(z)
+        loss = self.objective.loss(
+            log_px,
+            kl if kl is not None else 0.0,
+            div.value if div is not None else 0.0,
+        )
+        return Terms(log_px, kl, div, loss)
+
+    # --- Lightning hooks -------------------------------------------------------------------------------
+
+    def log_terms(self, stage: str, terms: Terms, batch_size: int) -> None:
+        """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor)."""
+        metrics = {f"{stage}/recon": -terms.log_px}
+        if terms.kl is not None:
+            metrics[f"{stage}/kl"] = terms.kl
+        if terms.div is not None:
+            metrics[f"{stage}/div"] = terms.div.monitor
+        per_step = stage == "train"
+        options = {"on_step": per_step, "on_epoch": not per_step, "batch_size": batch_size}
+        self.log(f"{stage}/loss", terms.loss.detach(), prog_bar=True, **options)
+        self.log_dict({k: v.detach() for k, v in metrics.items()}, **options)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, _ = batch
+        terms = self.terms(x)
+        self.log_terms("train", terms, x.shape[0])
+        return terms.loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        self.log_terms("val", self.terms(x), x.shape[0])
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, _ = batch
+        self.log_terms("test", self.terms(x), x.shape[0])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
+        return torch.optim.Adam(params, lr=self.hparams.lr)

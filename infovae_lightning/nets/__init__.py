@@ -1,0 +1,69 @@
+"""Networks and likelihoods, built from primitive specs so checkpoints hold only plain hyperparameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
+from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
+from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
+from infovae_lightning.nets.likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from infovae_lightning.nets.mlp import MLP
+
+NETS = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
+def _networks(net: Mapping[str, Any], in_shape: Sequence[int], out_shape: Sequence[int], encode: bool) -> nn.Module:
+    spec = dict(net)
+    name = spec.pop("name")
+    if name == "mlp":
+        return MLP(in_shape, out_shape, hidden=spec.pop("hidden"), **spec)
+    if name == "conv":
+        return (ConvEncoder if encode else ConvDecoder)(in_shape, out_shape, **spec)
+    raise ValueError(f"unknown net {name!r}; choose one of {', '.join(NETS)}")
+
+
+def build_encoder(
+    net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, std_floor: float, deterministic: bool
+) -> GaussianEncoder:
+    out = GaussianEncoder.out_features(latent_dim, deterministic)
+    return GaussianEncoder(_networks(net, input_shape, (out,), True), latent_dim, std_floor, deterministic)
+
+
+def build_likelihood(name: str, input_shape: Sequence[int], sigma: float = 1.0, learn_sigma: bool = False) -> Likelihood:
+    if name == "bernoulli":
+        return BernoulliLikelihood()
+    if name == "gaussian":
+        return GaussianLikelihood(input_shape, sigma, learn_sigma)
+    raise ValueError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
+
+
+def build_decoder(
+    net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, likelihood: Mapping[str, Any]
+) -> Decoder:
+    spec = dict(likelihood)
+    lik = build_likelihood(spec.pop("name"), input_shape, **spec)
+    return FactorizedDecoder(_networks(net, (latent_dim,), input_shape, False), lik)
+
+
+__all__ = [
+    "MLP",
+    "ConvEncoder",
+    "ConvDecoder",
+    "Decoder",
+    "FactorizedDecoder",
+    "GaussianEncoder",
+    "Posterior",
+    "Likelihood",
+    "BernoulliLikelihood",
+    "GaussianLikelihood",
+    "build_encoder",
+    "build_decoder",
+    "build_likelihood",
+    "NETS",
+    "LIKELIHOODS",
+]

@@ -1,0 +1,70 @@
+"""The encoder q(z|x): a diagonal Gaussian (with a floor on its standard deviation) or a point mass."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from infovae_lightning.divergences import gaussian_kl_to_standard_normal
+
+
+@dataclass
+class Posterior:
+    """q(z|x) for a batch: N(mean, diag std²), or the point mass at `mean` when `std` is None."""
+
+    mean: Tensor
+    std: Tensor | None
+
+    @property
+    def deterministic(self) -> bool:
+        return self.std is None
+
+    def rsample(self) -> Tensor:
+        """Reparameterised sample z = mean + std·ε, so gradients flow into the encoder."""
+        if self.std is None:
+            return self.mean
+        return self.mean + self.std * torch.randn_like(self.mean)
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        """log q(z|x) summed over latent dimensions; `z` may carry extra leading sample dimensions."""
+        if self.std is None:
+            raise ValueError("log q(z|x) is undefined for a deterministic encoder")
+        return (-0.5 * ((z - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+    def kl_to_prior(self) -> Tensor:
+        """KL(q(z|x) ‖ N(0, I)) per example, analytically."""
+        if self.std is None:
+            raise ValueError("KL(q(z|x)‖p(z)) is infinite for a deterministic encoder: use alpha=1")
+        return gaussian_kl_to_standard_normal(self.mean, self.std)
+
+
+class GaussianEncoder(nn.Module):
+    """Wraps a network that outputs 2·latent_dim numbers (mean, pre-softplus std) per example.
+
+    std = std_floor + softplus(raw): the floor keeps q(z|x) from collapsing to a point mass, which
+    the paper notes makes log q(z|x) (and thus KL and likelihood estimates) blow up.
+    With `deterministic=True` the network outputs latent_dim numbers and q(z|x) is a point mass
+    (an AAE-style encoder; only valid when the KL(q(z|x)‖p(z)) term has weight 0, i.e. alpha = 1).
+    """
+
+    def __init__(self, net: nn.Module, latent_dim: int, std_floor: float = 1e-3, deterministic: bool = False):
+        super().__init__()
+        self.net = net
+        self.latent_dim = latent_dim
+        self.std_floor = std_floor
+        self.deterministic = deterministic
+
+    @staticmethod
+    def out_features(latent_dim: int, deterministic: bool) -> int:
+        return latent_dim if deterministic else 2 * latent_dim
+
+    def forward(self, x: Tensor) -> Posterior:
+        h = self.net(x)
+        if self.deterministic:
+            return Posterior(h, None)
+        mean, raw_std = h.chunk(2, dim=-1)
+        return Posterior(mean, self.std_floor + F.softplus(raw_std))
