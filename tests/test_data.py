@@ -253,7 +253,7 @@ def test_binarized_mnist_bad_download_leaves_nothing(
         DatasetNotFoundError, match="download failed: DatasetFormatError: .*binarized_mnist_train"
     ):
         InfoVAEDataModule("binarized_mnist", root=tmp_path).prepare_data()
-    assert list((tmp_path / "binarized_mnist").iterdir()) == []  # no partial file to mistake for data
+    assert list(tmp_path.iterdir()) == []  # no partial file to mistake for data, no empty folder
 
 
 def test_binarized_mnist_datamodule_end_to_end(binarized_root: Path) -> None:
@@ -303,7 +303,9 @@ def test_mnist_source_test_splits_the_test_file(mnist_root: Path) -> None:
     assert torch.bincount(labels).tolist() == MNIST_TEST_COUNTS
 
 
-def test_mnist_train_files_missing_are_not_substituted(mnist_root: Path, no_network: list[str]) -> None:
+def test_mnist_train_files_missing_are_not_substituted(
+    mnist_root: Path, tmp_path: Path, no_network: list[str]
+) -> None:
     dm = InfoVAEDataModule("mnist", root=mnist_root, source="train", download=False)
     with pytest.raises(DatasetNotFoundError) as error:
         dm.prepare_data()
@@ -312,9 +314,14 @@ def test_mnist_train_files_missing_are_not_substituted(mnist_root: Path, no_netw
     assert "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz] not found" in message
     assert "t10k" not in message  # the test files were found
     assert "data.source=test" in message and "data.download=true" in message
-    with pytest.raises(DatasetNotFoundError, match="download failed: RuntimeError: Error downloading"):
-        InfoVAEDataModule("mnist", root=mnist_root, download=True).setup("fit")
+    # A download is tried (in a copy: it must not write beside the offline data), fails, and says so.
+    shutil.copytree(mnist_root / "mnist", tmp_path / "mnist")
+    with pytest.raises(
+        DatasetNotFoundError, match="download failed: RuntimeError: Error downloading.*source=test"
+    ):
+        InfoVAEDataModule("mnist", root=tmp_path, download=True).setup("fit")
     assert no_network  # it did try
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist"]  # and left no empty MNIST/raw/ behind
 
 
 def test_train_size_subset_is_seeded_and_leaves_held_out_sets_alone(mnist_root: Path) -> None:
@@ -501,3 +508,7 @@ def test_failed_download_is_the_same_error(name: str, tmp_path: Path, no_network
     assert message.startswith(f"{name}: {EXPECTED_FILES[name]}")
     assert "download failed:" in message and "no network (mocked)" in message
     assert no_network, "no download was attempted"
+    assert list(tmp_path.iterdir()) == []  # the failed attempt left no empty folders
+    with pytest.raises(DatasetNotFoundError, match="download failed"):
+        InfoVAEDataModule(name, root=tmp_path / "new" / "data", download=True).prepare_data()
+    assert list(tmp_path.iterdir()) == []  # nor the root it would have created

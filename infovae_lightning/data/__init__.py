@@ -1,0 +1,22 @@
+"""Data sets for InfoVAE: the paper's toy problem, MNIST, binarized MNIST, Fashion-MNIST and CIFAR-10.
+
+`InfoVAEDataModule` serves any of them; `input_shape` and `natural_likelihood` answer static questions
+without reading data (the config resolvers use them).
+"""
+
+from .datamodule import InfoVAEDataModule
+from .errors import DatasetFormatError, DatasetNotFoundError
+from .sources import DATASET_SHAPES, DATASETS, input_shape, load_split, natural_likelihood
+from .toy import toy
+
+__all__ = [
+    "DATASETS",
+    "DATASET_SHAPES",
+    "DatasetFormatError",
+    "DatasetNotFoundError",
+    "InfoVAEDataModule",
+    "input_shape",
+    "load_split",
+    "natural_likelihood",
+    "toy",
+]
