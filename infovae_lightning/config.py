@@ -38,6 +38,9 @@ def register_resolvers() -> None:
     resolvers = {
         "infovae.input_shape": lambda name: list(input_shape(name)),
         "infovae.likelihood": natural_likelihood,
+        # The toy data (x = ±1) with a unit-σ decoder gains at most 0.5 nat from encoding x, less than
+        # the KL it costs, so the latent would be ignored: there the decoder learns σ (per pixel).
+        "infovae.learn_sigma": lambda name: name == "toy",
         "infovae.wandb_offline": wandb_offline,
         "infovae.sub": lambda a, b: a - b,
     }
@@ -70,7 +73,7 @@ class LikelihoodConf:
     # bernoulli for binary data, gaussian otherwise: derived from the data set unless overridden.
     name: str = "${infovae.likelihood:${data.name},${data.binarize}}"
     sigma: float = 1.0  # gaussian only: fixed σ, or the initial value when learn_sigma
-    learn_sigma: bool = False  # gaussian only: learn a σ per pixel
+    learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
 
 
 @dataclass

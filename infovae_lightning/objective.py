@@ -30,12 +30,15 @@ class InfoVAEObjective:
         # objective is unbounded. λ ≥ 0 as it weights a divergence. α+λ−1 < 0 is allowed by the algebra
         # but then D is *maximised*; we refuse it too, as the paper only studies α+λ−1 ≥ 0.
         if self.alpha > 1:
-            raise ValueError(f"alpha must be <= 1 (the KL(q(z|x)||p(z)) weight 1-alpha is negative), got {self.alpha}")
+            raise ValueError(
+                f"alpha must be <= 1 (the KL(q(z|x)||p(z)) weight 1-alpha is negative), got {self.alpha}"
+            )
         if self.lam < 0:
             raise ValueError(f"lam (λ) must be >= 0, got {self.lam}")
         if self.div_weight < 0:
             raise ValueError(
-                f"alpha + lam - 1 must be >= 0 (the D(q(z)||p(z)) weight), got alpha={self.alpha}, lam={self.lam}"
+                "alpha + lam - 1 must be >= 0 (the D(q(z)||p(z)) weight), "
+                f"got alpha={self.alpha}, lam={self.lam}"
             )
 
     @property

@@ -20,7 +20,9 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
     return metrics
 
 
-def write_summary(path: Path, trainer: L.Trainer | None, config: dict[str, Any], status: str, **extra: Any) -> None:
+def write_summary(
+    path: Path, trainer: L.Trainer | None, config: dict[str, Any], status: str, **extra: Any
+) -> None:
     summary: dict[str, Any] = {"status": status}
     if trainer is not None:
         ckpt = trainer.checkpoint_callback

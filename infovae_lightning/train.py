@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
+from infovae_lightning.data import DatasetFormatError, DatasetNotFoundError
 from infovae_lightning.summary import write_summary
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,12 @@ def _finish_wandb(loggers: list[Any]) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    except (DatasetNotFoundError, DatasetFormatError) as error:
+        # A user-fixable problem: one line that says what is missing and how to fix it, no traceback.
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.
     return metrics.get("val/loss")
 

@@ -18,5 +18,7 @@ def shared_data_dir() -> Path:
 def shared_data() -> Path:
     path = shared_data_dir()
     if not (path / "binarized_mnist").is_dir():
-        pytest.skip(f"offline data not found at {path} (see ../shared/data/README.md or set INFOVAE_SHARED_DATA)")
+        pytest.skip(
+            f"offline data not found at {path} (see ../shared/data/README.md or set INFOVAE_SHARED_DATA)"
+        )
     return path

@@ -28,7 +28,10 @@ def _compose(overrides: list[str], tmp_path=None):
 
 
 def test_config_groups_are_all_tested() -> None:
-    names = {group: sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml")) for group in ("model", "data", "net")}
+    names = {
+        group: sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        for group in ("model", "data", "net")
+    }
     assert names == {"model": sorted(MODELS), "data": sorted(DATA), "net": sorted(NETS)}
 
 
@@ -45,6 +48,7 @@ def test_every_combination_composes_and_builds(model: str, data: str, net: str, 
     assert module.hparams.input_shape == list(cfg.model.input_shape)
     expected = "bernoulli" if data in ("mnist", "binarized_mnist", "fashion_mnist") else "gaussian"
     assert module.hparams.likelihood["name"] == expected
+    assert module.hparams.likelihood["learn_sigma"] == (data == "toy")
     datamodule = instantiate(cfg.data)  # touches no file: loading happens in setup()
     assert tuple(datamodule.input_shape) == tuple(cfg.model.input_shape)
 

@@ -46,7 +46,9 @@ def binarized_mnist() -> InfoVAEDataModule:
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
-def test_loss_falls_on_binarized_mnist(preset: str, binarized_mnist: InfoVAEDataModule, tmp_path: Path) -> None:
+def test_loss_falls_on_binarized_mnist(
+    preset: str, binarized_mnist: InfoVAEDataModule, tmp_path: Path
+) -> None:
     cls, weights = PRESETS[preset]
     L.seed_everything(0)
     model = cls(latent_dim=5, input_shape=(1, 28, 28), net={"name": "mlp", "hidden": [200, 200]}, **weights)
@@ -82,8 +84,12 @@ def test_aae_steps_both_players() -> None:
     x = torch.bernoulli(torch.rand(64, 1, 28, 28))
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = L.Trainer(
-        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
     )
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(64)), batch_size=64)
     trainer.fit(model, train_dataloaders=loader)

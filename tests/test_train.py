@@ -92,17 +92,29 @@ def test_each_model_trains_on_binarized_mnist(shared_data: Path, tmp_path: Path)
         summary = check_job(job)
         # Lightning counts every optimizer step: the AAE steps two per batch.
         assert summary["global_step"] == (30 if model == "aae" else 15)
-        assert summary["config"]["model"]["_target_"].split(".")[-1] == {
-            "elbo": "ELBOVAE", "beta": "ELBOVAE", "mmd": "MMDVAE", "stein": "SteinVAE", "aae": "AdversarialAE"
-        }[model]
+        assert (
+            summary["config"]["model"]["_target_"].split(".")[-1]
+            == {
+                "elbo": "ELBOVAE",
+                "beta": "ELBOVAE",
+                "mmd": "MMDVAE",
+                "stein": "SteinVAE",
+                "aae": "AdversarialAE",
+            }[model]
+        )
         if model != "elbo" and model != "beta":
             assert "val/div" in summary["metrics"]
 
 
 def test_single_run_writes_into_hydra_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    train("trainer.max_epochs=1", "trainer.limit_train_batches=5", "trainer.limit_val_batches=1",
-          "model=elbo", f"hydra.run.dir={run_dir}")
+    train(
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=1",
+        "model=elbo",
+        f"hydra.run.dir={run_dir}",
+    )
     summary = check_job(run_dir)
     assert summary["config"]["data"]["name"] == "toy"
 
@@ -112,8 +124,62 @@ def test_bad_override_fails_before_any_output(tmp_path: Path) -> None:
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "train.py"), "model.lamm=3", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "lamm" in proc.stderr
     assert not run_dir.exists()
+
+
+def test_missing_data_ends_with_one_clear_line(tmp_path: Path) -> None:
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "data=binarized_mnist",
+            f"data.root={tmp_path}",
+            "data.download=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: binarized_mnist:") and "binarized_mnist_train.amat" in last
+    assert str(tmp_path) in last
+    assert "Traceback" not in proc.stderr
+
+
+def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env |= {"HOME": str(tmp_path), "NETRC": str(tmp_path / "no-netrc")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "logger=wandb",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=5",
+            "trainer.limit_val_batches=1",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1
+    assert check_job(run_dir)["config"]["logger"]["wandb"]["offline"] is True

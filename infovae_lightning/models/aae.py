@@ -46,9 +46,9 @@ class AdversarialAE(InfoVAE):
 
     def discriminator_loss(self, z_post: Tensor, z_prior: Tensor) -> Tensor:
         real, fake = self.logits(z_prior), self.logits(z_post)
-        return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
-            fake, torch.zeros_like(fake)
-        )
+        return F.binary_cross_entropy_with_logits(
+            real, torch.ones_like(real)
+        ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
 
     def divergence(self, z: Tensor) -> Divergence:
         fake = self.logits(z)
@@ -90,6 +90,3 @@ class AdversarialAE(InfoVAE):
         ae = super().configure_optimizers()
         disc = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.disc_lr)
         return [ae, disc]
-
-
-

@@ -59,7 +59,8 @@ class InfoVAE(L.LightningModule):
         latent_dim: dimension of z.
         input_shape: shape of one x, e.g. [1, 28, 28] (filled from the data config).
         alpha, lam: the paper's α and λ (see `infovae_lightning.objective`).
-        net: network spec, {"name": "mlp", "hidden": [...]} or {"name": "conv", "channels": [64, 128], "fc": 1024}.
+        net: network spec, {"name": "mlp", "hidden": [...]} or
+            {"name": "conv", "channels": [64, 128], "fc": 1024}.
         likelihood: {"name": "bernoulli"} or {"name": "gaussian", "sigma": 1.0, "learn_sigma": false}.
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
@@ -87,7 +88,9 @@ class InfoVAE(L.LightningModule):
         self.save_hyperparameters()
         self.objective = InfoVAEObjective(alpha, lam)
         if deterministic and self.objective.kl_weight != 0:
-            raise ValueError(f"a deterministic encoder has infinite KL(q(z|x)||p(z)): set alpha=1 (got {alpha})")
+            raise ValueError(
+                f"a deterministic encoder has infinite KL(q(z|x)||p(z)): set alpha=1 (got {alpha})"
+            )
         self.encoder = build_encoder(net, input_shape, latent_dim, std_floor, deterministic)
         self.decoder = build_decoder(net, input_shape, latent_dim, likelihood)
 

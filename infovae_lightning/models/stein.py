@@ -18,7 +18,9 @@ from infovae_lightning.models.base import Divergence, InfoVAE
 class SteinVAE(InfoVAE):
     """Args beyond `InfoVAE`: `bandwidth` of the RBF kernel (None: the median heuristic)."""
 
-    def __init__(self, bandwidth: float | None = None, alpha: float = 0.0, lam: float = 1000.0, **kwargs: Any):
+    def __init__(
+        self, bandwidth: float | None = None, alpha: float = 0.0, lam: float = 1000.0, **kwargs: Any
+    ):
         super().__init__(alpha=alpha, lam=lam, **kwargs)
         self.stein = SteinDivergence(bandwidth=bandwidth)
 

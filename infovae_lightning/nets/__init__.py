@@ -17,7 +17,9 @@ NETS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
-def _networks(net: Mapping[str, Any], in_shape: Sequence[int], out_shape: Sequence[int], encode: bool) -> nn.Module:
+def _networks(
+    net: Mapping[str, Any], in_shape: Sequence[int], out_shape: Sequence[int], encode: bool
+) -> nn.Module:
     spec = dict(net)
     name = spec.pop("name")
     if name == "mlp":
@@ -34,7 +36,9 @@ def build_encoder(
     return GaussianEncoder(_networks(net, input_shape, (out,), True), latent_dim, std_floor, deterministic)
 
 
-def build_likelihood(name: str, input_shape: Sequence[int], sigma: float = 1.0, learn_sigma: bool = False) -> Likelihood:
+def build_likelihood(
+    name: str, input_shape: Sequence[int], sigma: float = 1.0, learn_sigma: bool = False
+) -> Likelihood:
     if name == "bernoulli":
         return BernoulliLikelihood()
     if name == "gaussian":

@@ -21,7 +21,11 @@ def _image_shape(shape: Sequence[int]) -> tuple[int, int]:
 
 class ConvEncoder(nn.Module):
     def __init__(
-        self, in_shape: Sequence[int], out_shape: Sequence[int], channels: Sequence[int] = (64, 128), fc: int = 1024
+        self,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        channels: Sequence[int] = (64, 128),
+        fc: int = 1024,
     ) -> None:
         super().__init__()
         c, side = _image_shape(in_shape)
@@ -44,7 +48,11 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     def __init__(
-        self, in_shape: Sequence[int], out_shape: Sequence[int], channels: Sequence[int] = (64, 128), fc: int = 1024
+        self,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        channels: Sequence[int] = (64, 128),
+        fc: int = 1024,
     ) -> None:
         super().__init__()
         c, side = _image_shape(out_shape)

@@ -33,7 +33,9 @@ class Posterior:
         """log q(z|x) summed over latent dimensions; `z` may carry extra leading sample dimensions."""
         if self.std is None:
             raise ValueError("log q(z|x) is undefined for a deterministic encoder")
-        return (-0.5 * ((z - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return (-0.5 * ((z - self.mean) / self.std) ** 2 - self.std.log() - 0.5 * math.log(2 * math.pi)).sum(
+            -1
+        )
 
     def kl_to_prior(self) -> Tensor:
         """KL(q(z|x) ‖ N(0, I)) per example, analytically."""

@@ -27,4 +27,3 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).view(x.shape[0], *self.out_shape)
-
