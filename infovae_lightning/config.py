@@ -1,6 +1,6 @@
 """Typed schemas for the Hydra configs in `conf/`, and the resolvers they use.
 
-Each config group file extends one of these dataclasses (its defaults list names `<x>_schema`), so a
+Each config group file extends one of these dataclasses (its defaults list names `/schema/<group>/<x>`), so a
 misspelled key or a value of the wrong type fails when the config is composed, before any work. The
 shared model keys default to interpolations of the top-level keys (`latent_dim`, `net`, `data`), so
 `latent_dim=2,5,10 -m` sweeps every model without repeating them in each preset.
@@ -171,13 +171,13 @@ def register_schemas() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConf)
     for group, name, node in [
-        ("net", "mlp_schema", MLPNetConf),
-        ("net", "conv_schema", ConvNetConf),
-        ("model", "elbo_schema", ELBOConf),
-        ("model", "mmd_schema", MMDConf),
-        ("model", "stein_schema", SteinConf),
-        ("model", "aae_schema", AAEConf),
-        ("data", "data_schema", DataConf),
+        ("schema/net", "mlp", MLPNetConf),
+        ("schema/net", "conv", ConvNetConf),
+        ("schema/model", "elbo", ELBOConf),
+        ("schema/model", "mmd", MMDConf),
+        ("schema/model", "stein", SteinConf),
+        ("schema/model", "aae", AAEConf),
+        ("schema/data", "data", DataConf),
     ]:
         cs.store(group=group, name=name, node=node)
 

@@ -53,7 +53,7 @@ def test_mmd_model_combines_terms_with_infovae_weights() -> None:
     torch.manual_seed(3)
     terms = model.terms(x)
     expected = -(terms.log_px - 0.75 * terms.kl - 39.25 * terms.div.value)
-    assert float(terms.loss) == pytest.approx(float(expected), rel=1e-6)
+    assert terms.loss.item() == pytest.approx(expected.item(), rel=1e-6)
     assert float(terms.div.value) > 0
 
 
