@@ -1,4 +1,4 @@
-"""Shared fixtures: the offline data beside the repository, and the repository root."""
+"""Shared fixtures: the offline data beside the repository (`../shared/data`), or a skip with a reason."""
 
 from __future__ import annotations
 
@@ -11,14 +11,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path:
+    """`../shared/data` beside the repository, or `$INFOVAE_SHARED_DATA`."""
     return Path(os.environ.get("INFOVAE_SHARED_DATA", ROOT.parent / "shared" / "data")).resolve()
 
 
 @pytest.fixture
-def shared_data() -> Path:
+def offline_data() -> Path:
     path = shared_data_dir()
-    if not (path / "binarized_mnist").is_dir():
+    if not path.is_dir():
         pytest.skip(
             f"offline data not found at {path} (see ../shared/data/README.md or set INFOVAE_SHARED_DATA)"
         )
     return path
+
+
+@pytest.fixture
+def binarized_root(offline_data: Path) -> Path:
+    if not (offline_data / "binarized_mnist" / "binarized_mnist_test.amat.gz").is_file():
+        pytest.skip(f"no binarized MNIST under {offline_data}")
+    return offline_data

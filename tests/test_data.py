@@ -31,31 +31,10 @@ from infovae_lightning.data import (
 )
 from infovae_lightning.data.binarize import BatchTransform
 
-REPO = Path(__file__).resolve().parents[1]
 FASHION_DIR = Path(os.environ.get("INFOVAE_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 # Digit counts of the 10,000 MNIST test images (LeCun et al.'s published test set).
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 IDX_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-
-
-def offline_data_dir() -> Path:
-    return Path(os.environ.get("INFOVAE_SHARED_DATA", REPO / ".." / "shared" / "data")).resolve()
-
-
-@pytest.fixture
-def offline_data() -> Path:
-    """`../shared/data` (the real data sets, offline); skips the test when it is absent."""
-    path = offline_data_dir()
-    if not path.is_dir():
-        pytest.skip(f"offline data not found at {path} (set INFOVAE_SHARED_DATA to its folder)")
-    return path
-
-
-@pytest.fixture
-def binarized_root(offline_data: Path) -> Path:
-    if not (offline_data / "binarized_mnist" / "binarized_mnist_test.amat.gz").is_file():
-        pytest.skip(f"no binarized MNIST under {offline_data}")
-    return offline_data
 
 
 @pytest.fixture

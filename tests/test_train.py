@@ -16,16 +16,21 @@ from infovae_lightning.models import MMDVAE
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train(*overrides: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
+def run_train(*overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python train.py <overrides>` from the repository root; W&B disabled unless `env` says otherwise."""
+    env = env if env is not None else {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *overrides],
-        cwd=cwd,
-        env=env,
+        cwd=ROOT,
+        env={**env, "PYTHONWARNINGS": "ignore"},
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=300,
     )
+
+
+def train(*overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    proc = run_train(*overrides, env=env)
     if proc.returncode != 0:
         pytest.fail(f"train.py {' '.join(overrides)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return proc
@@ -72,13 +77,13 @@ def test_multirun_sweeps_latent_dim(tmp_path: Path) -> None:
         assert model.encoder.latent_dim == latent_dim
 
 
-def test_each_model_trains_on_binarized_mnist(shared_data: Path, tmp_path: Path) -> None:
+def test_each_model_trains_on_binarized_mnist(binarized_root: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     train(
         "-m",
         "model=elbo,beta,mmd,stein,aae",
         "data=binarized_mnist",
-        f"data.root={shared_data}",
+        f"data.root={binarized_root}",
         "latent_dim=5",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=15",
@@ -121,36 +126,18 @@ def test_single_run_writes_into_hydra_run_dir(tmp_path: Path) -> None:
 
 def test_bad_override_fails_before_any_output(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "model.lamm=3", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_train("model.lamm=3", f"hydra.run.dir={run_dir}")
     assert proc.returncode != 0
     assert "lamm" in proc.stderr
     assert not run_dir.exists()
 
 
 def test_missing_data_ends_with_one_clear_line(tmp_path: Path) -> None:
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "data=binarized_mnist",
-            f"data.root={tmp_path}",
-            "data.download=false",
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = run_train(
+        "data=binarized_mnist",
+        f"data.root={tmp_path}",
+        "data.download=false",
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
@@ -163,23 +150,14 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env |= {"HOME": str(tmp_path), "NETRC": str(tmp_path / "no-netrc")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "logger=wandb",
-            "trainer.max_epochs=1",
-            "trainer.limit_train_batches=5",
-            "trainer.limit_val_batches=1",
-            f"hydra.run.dir={run_dir}",
-        ],
-        cwd=ROOT,
+    train(
+        "logger=wandb",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=5",
+        "trainer.limit_val_batches=1",
+        f"hydra.run.dir={run_dir}",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
     assert check_job(run_dir)["config"]["logger"]["wandb"]["offline"] is True
