@@ -52,27 +52,29 @@ def check_job(job: Path) -> dict:
     return summary
 
 
-def test_multirun_sweeps_latent_dim(tmp_path: Path) -> None:
+def test_multirun_sweeps_latent_dim_and_lambda(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     train(
         "-m",
         "model=mmd",
         "latent_dim=1,3",
+        "model.lam=10,100",
         "trainer.max_epochs=2",
         "trainer.limit_train_batches=10",
         "trainer.limit_val_batches=2",
         f"hydra.sweep.dir={sweep}",
     )
     jobs = job_dirs(sweep)
-    assert [j.name for j in jobs] == ["0", "1"]
-    for job, latent_dim in zip(jobs, (1, 3), strict=True):
+    assert [j.name for j in jobs] == ["0", "1", "2", "3"]
+    for job, (latent_dim, lam) in zip(jobs, [(1, 10), (1, 100), (3, 10), (3, 100)], strict=True):
         summary = check_job(job)
         assert summary["config"]["latent_dim"] == latent_dim
         assert summary["config"]["model"]["latent_dim"] == latent_dim
+        assert summary["config"]["model"]["lam"] == lam
         assert summary["global_step"] == 20
         # The checkpoint holds only plain hyperparameters: it loads with torch's weights_only.
         ckpt = torch.load(job / "checkpoints" / "last.ckpt", weights_only=True)
-        assert ckpt["hyper_parameters"]["latent_dim"] == latent_dim
+        assert (ckpt["hyper_parameters"]["latent_dim"], ckpt["hyper_parameters"]["lam"]) == (latent_dim, lam)
         model = MMDVAE.load_from_checkpoint(job / "checkpoints" / "last.ckpt")
         assert model.encoder.latent_dim == latent_dim
 
