@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from .binarize import BatchTransform, check_mode, sample, threshold
 from .errors import DatasetNotFoundError
 from .examples import Examples, InMemoryDataset
-from .sources import NUM_CLASSES, check_name, ensure_available, input_shape, load_split
+from .sources import NUM_CLASSES, OFFICIAL_SPLITS, check_name, ensure_available, input_shape, load_split
 from .sources import natural_likelihood as _natural_likelihood
 from .toy import toy
 
@@ -161,11 +161,7 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     def _official_splits(self) -> tuple[str, ...]:
         """The published files this configuration reads."""
-        if self.dataset_name == "toy":
-            return ()
-        if self.dataset_name == "binarized_mnist":
-            return ("train", "valid", "test")
-        return ("test",) if self.hparams.source == "test" else ("train", "test")
+        return ("test",) if self.hparams.source == "test" else OFFICIAL_SPLITS[self.dataset_name]
 
     def _load(self, split: str) -> Examples:
         return load_split(self.dataset_name, self.root, split, download=self.hparams.download)
