@@ -34,6 +34,13 @@ def wandb_offline() -> bool:
         return True
 
 
+def _classifier_domain(name: str) -> str:
+    """What a classifier of data set `name` recognises (binarized MNIST and MNIST: the same digits)."""
+    from infovae_lightning.metrics.classifier import DOMAINS
+
+    return DOMAINS.get(name, name)
+
+
 def register_resolvers() -> None:
     resolvers = {
         "infovae.input_shape": lambda name: list(input_shape(name)),
@@ -43,6 +50,7 @@ def register_resolvers() -> None:
         "infovae.learn_sigma": lambda name: name == "toy",
         "infovae.wandb_offline": wandb_offline,
         "infovae.sub": lambda a, b: a - b,
+        "infovae.domain": _classifier_domain,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
@@ -149,6 +157,7 @@ class DataConf:
 class PathsConf:
     data_dir: str = "${oc.env:INFOVAE_DATA_DIR,data}"
     output_dir: str = "${hydra:runtime.output_dir}"
+    classifier_dir: str = "classifiers"  # where `infovae-classifier` saves, and class_dist_ce looks
 
 
 @dataclass
@@ -165,6 +174,8 @@ class TrainConf:
     trainer: Any = MISSING
     logger: Any = None
     callbacks: Any = None
+    metrics: Any = None  # evaluation callbacks (infovae_lightning.metrics)
+    eval_data: Any = None  # a labelled data set for class-aware metrics, when `data` has none
 
 
 def register_schemas() -> None:

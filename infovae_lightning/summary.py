@@ -21,13 +21,19 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 
 def write_summary(
-    path: Path, trainer: L.Trainer | None, config: dict[str, Any], status: str, **extra: Any
+    path: Path,
+    trainer: L.Trainer | None,
+    config: dict[str, Any],
+    status: str,
+    metrics: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> None:
+    """`metrics` defaults to the trainer's current ones; pass them when several stages ran (each resets)."""
     summary: dict[str, Any] = {"status": status}
     if trainer is not None:
         ckpt = trainer.checkpoint_callback
         summary |= {
-            "metrics": final_metrics(trainer),
+            "metrics": dict(sorted((metrics if metrics is not None else final_metrics(trainer)).items())),
             "global_step": trainer.global_step,
             "epoch": trainer.current_epoch,
             "last_checkpoint": getattr(ckpt, "last_model_path", None) or None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 
 import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
 from infovae_lightning.data import DatasetFormatError, DatasetNotFoundError
-from infovae_lightning.summary import write_summary
+from infovae_lightning.metrics import EvaluationCallback, EvaluationError
+from infovae_lightning.metrics.classifier import ClassifierError
+from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +42,33 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model, _convert_="all")
     loggers = _instantiate_all(cfg.logger)
-    trainer = instantiate(cfg.trainer, callbacks=_instantiate_all(cfg.callbacks), logger=loggers or False)
+    callbacks = _instantiate_all(cfg.callbacks) + _instantiate_all(cfg.get("metrics"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     status = "failed"
+    metrics: dict[str, Any] = {}  # fit's and test's: `trainer.test` resets the trainer's metrics
+    timing: dict[str, Any] = {}
     try:
+        start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-        if cfg.test:
+        timing |= {"fit_seconds": time.perf_counter() - start, "epochs": trainer.current_epoch}
+        metrics |= final_metrics(trainer)
+        if cfg.test and not trainer.interrupted:
+            start = time.perf_counter()
             trainer.test(model, datamodule=datamodule)
+            timing["test_seconds"] = time.perf_counter() - start
         status = "interrupted" if trainer.interrupted else "completed"
     finally:
+        metrics |= final_metrics(trainer)
         if trainer.is_global_zero:
-            write_summary(out / "summary.json", trainer, config, status)
+            evaluations = [cb for cb in callbacks if isinstance(cb, EvaluationCallback)]
+            timing["evaluation_seconds"] = {cb.name: cb.seconds for cb in evaluations}
+            records = {key: rec for cb in evaluations for key, rec in cb.records.items()}
+            write_summary(
+                out / "summary.json", trainer, config, status, metrics, evaluation=records, timing=timing
+            )
         _finish_wandb(loggers)
-    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return metrics
 
 
 def _finish_wandb(loggers: list[Any]) -> None:
@@ -66,12 +83,13 @@ def _finish_wandb(loggers: list[Any]) -> None:
 def main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
-    except (DatasetNotFoundError, DatasetFormatError) as error:
+    except (DatasetNotFoundError, DatasetFormatError, EvaluationError, ClassifierError) as error:
         # A user-fixable problem: one line that says what is missing and how to fix it, no traceback.
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.
-    return metrics.get("val/loss")
+    value = metrics.get("val/loss")
+    return value if isinstance(value, float) else None
 
 
 if __name__ == "__main__":

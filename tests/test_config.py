@@ -103,3 +103,59 @@ def test_typos_and_wrong_types_fail_at_composition(override: str, named: str) ->
     assert info.type.__name__ in ("ConfigCompositionException", "ValidationError", "MissingConfigException")
     # The message names what was wrong (Hydra may chain the detail as the cause).
     assert named in f"{info.value} {info.value.__cause__}"
+
+
+METRIC_OPTIONS = ["mmd_full", "logdet", "latent_usage", "nll_is", "semisup", "class_dist", "pictures"]
+METRIC_CLASSES = {
+    "mmd_full": "FullMMD",
+    "logdet": "LogDetCovariance",
+    "latent_usage": "LatentUsage",
+    "nll_is": "ImportanceSampledNLL",
+    "semisup": "SemiSupervisedAccuracy",
+    "class_dist": "ClassDistributionCE",
+    "pictures": "Pictures",
+}
+
+
+def test_metric_presets_compose_and_instantiate_as_callbacks(tmp_path) -> None:
+    options = sorted(p.stem for p in (CONFIG_DIR / "metrics").glob("*.yaml"))
+    assert options == sorted(METRIC_OPTIONS + ["default", "paper", "none"])
+    default = _compose([], tmp_path)
+    assert set(default.metrics) == {"mmd_full", "logdet", "latent_usage", "nll_is", "pictures"}
+    paper = _compose(["data=mnist", "metrics=paper"], tmp_path)
+    assert set(paper.metrics) == set(METRIC_OPTIONS)
+    assert paper.metrics.nll_is.num_samples == 5000
+    assert paper.metrics.class_dist.classifier == "classifiers/mnist_digits.pt"
+    for name, node in paper.metrics.items():
+        callback = instantiate(node)  # nothing is loaded before setup
+        assert type(callback).__name__ == METRIC_CLASSES[name]
+    assert not _compose(["metrics=none"]).get("metrics")
+    chosen = _compose(["metrics=[nll_is,logdet]", "metrics.nll_is.num_samples=50"], tmp_path)
+    assert set(chosen.metrics) == {"nll_is", "logdet"} and chosen.metrics.nll_is.num_samples == 50
+
+
+def test_binarized_mnist_evaluates_class_aware_metrics_on_labelled_mnist(tmp_path) -> None:
+    assert _compose(["data=mnist"]).eval_data is None  # labelled: its own splits
+    cfg = _compose(["data=binarized_mnist", "data.root=/some/where", "metrics=paper"], tmp_path)
+    assert cfg.eval_data.name == "mnist" and cfg.eval_data.binarize == "dynamic"
+    assert cfg.eval_data.root == "/some/where"  # follows data.root
+    probe = instantiate(cfg.metrics.semisup)
+    assert probe.eval_data.dataset_name == "mnist"
+    assert instantiate(cfg.metrics.mmd_full).eval_data is None  # the other metrics: the run's own data
+    offline = _compose(["data=binarized_mnist", "eval_data.source=test"])
+    assert offline.eval_data.source == "test"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("metrics.mmd_full.kernel=gauss", "unknown MMD kernel 'gauss'"),
+        ("metrics.nll_is.num_samples=6000", "num_samples must be in \\[1, 5000\\]"),
+        ("metrics.logdet.every_n_val_epochs=0", "every_n_val_epochs must be >= 1"),
+    ],
+)
+def test_bad_metric_settings_fail_at_instantiation(override: str, message: str, tmp_path) -> None:
+    cfg = _compose([override], tmp_path)
+    with pytest.raises(InstantiationException, match=message):
+        for node in cfg.metrics.values():
+            instantiate(node)

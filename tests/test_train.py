@@ -87,6 +87,7 @@ def test_each_model_trains_on_binarized_mnist(binarized_root: Path, tmp_path: Pa
         "data=binarized_mnist",
         f"data.root={binarized_root}",
         "latent_dim=5",
+        "data.val_size=500",  # the evaluation metrics score the whole validation split
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=15",
         "trainer.limit_val_batches=2",
@@ -163,3 +164,84 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path) -> None:
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1
     assert check_job(run_dir)["config"]["logger"]["wandb"]["offline"] is True
+
+
+def test_paper_metrics_reach_the_summary_with_their_sources(binarized_root: Path, tmp_path: Path) -> None:
+    from infovae_lightning.metrics.classifier import main as make_classifier
+
+    classifiers = tmp_path / "classifiers"
+    quick = ["--epochs", "1", "--train-size", "500", "--out", str(classifiers / "mnist_digits.pt")]
+    offline = ["--data", "mnist", "--root", str(binarized_root), "--source", "test"]
+    assert make_classifier([*offline, *quick]) == 0
+    run_dir = tmp_path / "run"
+    train(
+        "model=elbo",
+        "data=binarized_mnist",
+        f"data.root={binarized_root}",
+        "data.download=false",
+        "data.val_size=300",
+        "data.test_size=300",
+        "eval_data.source=test",  # offline: the labelled MNIST test file, split 8000/1000/1000
+        "metrics=paper",
+        "metrics.nll_is.num_samples=20",
+        "metrics.class_dist.num_samples=500",
+        "metrics.pictures.every_n_val_epochs=1",
+        f"paths.classifier_dir={classifiers}",
+        "test=true",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=20",
+        "trainer.limit_val_batches=2",
+        f"hydra.run.dir={run_dir}",
+    )
+    summary = check_job(run_dir)
+    metrics = summary["metrics"]
+    scalar = ["mmd_full", "logdet_cov_per_dim", "kl", "mi", "active_units"]
+    for key in [f"val/{k}" for k in scalar] + [f"test/{k}" for k in scalar]:
+        assert key in metrics, key
+    for key in ("nll_is", "semisup_acc_100", "semisup_acc_1000", "semisup_acc_all", "class_dist_ce"):
+        assert f"test/{key}" in metrics, key
+    assert 100 < metrics["test/nll_is"] < 600
+    assert 0 <= metrics["test/class_dist_ce"] < 10
+    sources = summary["evaluation"]
+    assert sources["test/mmd_full"]["set"] == "binarized_mnist test split, 300 examples"
+    labelled = "mnist (test file) test split, 1000 examples, binarize=dynamic"
+    assert sources["test/semisup_acc_100"]["set"] == labelled
+    assert sources["test/semisup_acc_100"]["labelled_pool"].startswith("mnist (test file) train split, 8000")
+    assert sources["test/class_dist_ce"]["classifier"].startswith(str(classifiers / "mnist_digits.pt"))
+    assert set(summary["timing"]["evaluation_seconds"]) == {
+        "mmd_full",
+        "logdet_cov_per_dim",
+        "latent_usage",
+        "nll_is",
+        "pictures",
+        "semisup_acc",
+        "class_dist_ce",
+    }
+    assert summary["timing"]["fit_seconds"] > 0 and summary["timing"]["test_seconds"] > 0
+    images = {p.name for p in (run_dir / "images").glob("*.png")}
+    assert {"val_samples_step000020.png", "test_reconstructions_step000020.png"} <= images
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["metrics=[class_dist]", "data=mnist", "paths.classifier_dir=/nowhere"], "infovae-classifier"),
+        (["metrics=[nll_is]", "data=mnist", "model=aae", "model.deterministic=true"], "deterministic"),
+    ],
+)
+def test_a_metric_that_cannot_run_stops_the_run_before_training(
+    overrides: list[str], message: str, offline_data: Path, tmp_path: Path
+) -> None:
+    proc = run_train(
+        *overrides,
+        f"data.root={offline_data}",
+        "data.source=test",
+        "data.download=false",
+        "trainer.max_epochs=1",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["global_step"] == 0

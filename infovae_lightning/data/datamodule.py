@@ -129,6 +129,23 @@ class InfoVAEDataModule(L.LightningDataModule):
         """The number of examples in each split set up so far."""
         return {split: len(dataset) for split, dataset in self.datasets.items()}
 
+    def examples(self, split: str) -> Examples:
+        """The examples of `split` ("train", "val", "test") as a model sees them, set up on first use.
+
+        For evaluation: the dynamically binarized training split, which training redraws every batch, is
+        drawn here once with a fixed seed, so that metrics using it (a linear probe's labelled pool) are
+        reproducible.
+        """
+        stage = {"train": "fit", "val": "validate", "test": "test"}.get(split)
+        if stage is None:
+            raise ValueError(f"unknown split {split!r}; choose one of train, val, test")
+        self.setup(stage)
+        examples = self.datasets[split].examples
+        if split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE:
+            generator = torch.Generator().manual_seed(SPLIT_SEED + 2)
+            examples = Examples(sample(examples.x, generator), examples.y)
+        return examples
+
     # --- Lightning hooks ------------------------------------------------------------------------------
 
     def prepare_data(self) -> None:
