@@ -159,6 +159,8 @@ def test_ddp_with_two_processes_gives_the_single_process_values(tmp_path: Path, 
         "val/nll_is",
         "val/semisup_acc_100",
         "val/semisup_acc_all",
+        "val/class_dist_ce",
+        "val/class_dist_empty",
     }
     assert set(one) == expected and set(two) == expected
     for key in expected:

@@ -8,20 +8,24 @@ for the other ranks, so it is a file of its own rather than code inside a test.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
+from pathlib import Path
 
 import lightning as L
 import torch
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.metrics import (
+    ClassDistributionCE,
     FullMMD,
     ImportanceSampledNLL,
     LatentUsage,
     LogDetCovariance,
     SemiSupervisedAccuracy,
 )
+from infovae_lightning.metrics.classifier import FORMAT_VERSION, DigitCNN, save_classifier
 from infovae_lightning.models import MMDVAE
 
 
@@ -35,6 +39,13 @@ def main(root: str, devices: int, out: str) -> None:
             param.mul_(4.0)
     data = InfoVAEDataModule(name="binarized_mnist", root=root, download=False, val_size=301, batch_size=50)
     labelled = InfoVAEDataModule(name="mnist", root=root, source="test", binarize="dynamic", download=False)
+    # An untrained classifier labels samples just as deterministically as a trained one. Only the launching
+    # process writes it: Lightning's DDP launcher re-runs this script for rank 1 (with LOCAL_RANK set).
+    classifier = Path(out).with_suffix(".classifier.pt")
+    if "LOCAL_RANK" not in os.environ:
+        cnn = DigitCNN()
+        meta = dict(data="mnist", domain="mnist_digits", input_shape=[1, 28, 28], num_classes=10)
+        save_classifier(cnn, meta | dict(arch=cnn.arch, format_version=FORMAT_VERSION), classifier)
     # 301 examples and chunks of 40: 8 chunks, the last one partial, shared 4/4 between two ranks.
     common = dict(chunk_size=40, seed=7)
     metrics = [
@@ -43,6 +54,7 @@ def main(root: str, devices: int, out: str) -> None:
         LatentUsage(block_size=50, **common),
         ImportanceSampledNLL(num_samples=50, max_pairs=1000, every_n_val_epochs=1, **common),
         SemiSupervisedAccuracy(budgets=[100, "all"], eval_data=labelled, every_n_val_epochs=1, **common),
+        ClassDistributionCE(str(classifier), 333, eval_data=labelled, every_n_val_epochs=1, **common),
     ]
     trainer = L.Trainer(
         accelerator="cpu",
