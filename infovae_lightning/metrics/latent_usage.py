@@ -20,6 +20,7 @@ from torch import Tensor
 from infovae_lightning.divergences import gaussian_kl_to_standard_normal
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
 from infovae_lightning.metrics.sharding import Shards
+from infovae_lightning.nets.encoder import Posterior
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -60,15 +61,9 @@ def mutual_information(
     for block, start in enumerate(range(0, n, block_size)):
         if shards.mine(block):
             rows = slice(start, start + block_size)
-            own = log_q_own(z[rows], mean[rows], std[rows])
+            own = Posterior(mean[rows].double(), std[rows].double()).log_prob(z[rows].double())
             total += (own - (torch.logsumexp(log_q(z[rows]), dim=1) - math.log(n))).sum()
     return shards.sum(total).item() / n
-
-
-def log_q_own(z: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """[b]: log q(zᵢ | xᵢ), each z under its own posterior."""
-    z, mean, std = z.double(), mean.double(), std.double()
-    return (-0.5 * ((z - mean) / std).square() - std.log() - 0.5 * LOG_2PI).sum(-1)
 
 
 def active_units(mean: Tensor, threshold: float = 0.01) -> int:

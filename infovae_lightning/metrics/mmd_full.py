@@ -12,22 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from infovae_lightning.divergences.mmd import KERNELS, MMD
+from infovae_lightning.divergences.mmd import KERNELS, MMD, squared_distances
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
 from infovae_lightning.metrics.sharding import PRIOR_STREAM, Shards, chunk_generator
-
-
-def block_squared_distances(x: Tensor, y: Tensor, diagonal: bool) -> Tensor:
-    """‖xᵢ − yⱼ‖² for one block, built in place (one [b, b] buffer, no autograd: this is a metric).
-
-    The same expansion as training's `squared_distances` (‖x‖² + ‖y‖² − 2x·yᵀ, clamped at 0), fused into
-    addmm: a fifth of the memory traffic of the out-of-place version, which is what bounds its speed.
-    """
-    d2 = torch.addmm(y.square().sum(-1).unsqueeze(0), x, y.T, alpha=-2.0)
-    d2.add_(x.square().sum(-1, keepdim=True)).clamp_min_(0.0)
-    if diagonal:
-        d2.fill_diagonal_(0.0)  # exactly 0, as in `squared_distances`
-    return d2
 
 
 def kernel_inplace(d2: Tensor, kernel: str, dim: int, bandwidth: float | None) -> Tensor:
@@ -39,6 +26,7 @@ def kernel_inplace(d2: Tensor, kernel: str, dim: int, bandwidth: float | None) -
     return KERNELS[kernel](d2, dim, bandwidth)
 
 
+@torch.no_grad()  # a metric: the blocks are overwritten in place
 def kernel_sum(
     x: Tensor,
     y: Tensor | None,
@@ -58,7 +46,10 @@ def kernel_sum(
         # With y = x only blocks on or above the diagonal are computed; those above stand for two.
         for j in range(i if same else 0, y.shape[0], block_size):
             if shards.mine(block):
-                d2 = block_squared_distances(x[i : i + block_size], y[j : j + block_size], same and i == j)
+                xb = x[i : i + block_size]
+                d2 = (
+                    squared_distances(xb) if same and i == j else squared_distances(xb, y[j : j + block_size])
+                )
                 weight = 2.0 if same and i != j else 1.0
                 # Row sums in the input precision (≤ block_size terms each), their total in float64.
                 total += weight * kernel_inplace(d2, kernel, dim, bandwidth).sum(dim=1).sum(
