@@ -96,6 +96,8 @@ class ModelConf:
     std_floor: float = 1e-3
     deterministic: bool = False
     lr: float = 1e-3
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights, with a fresh optimizer
+    freeze: str | None = None  # encoder | decoder: keep that network fixed
 
 
 @dataclass
@@ -165,7 +167,8 @@ class TrainConf:
     seed: int = 0
     latent_dim: int = 2
     task_name: str = "train"
-    ckpt_path: str | None = None  # resume a run from this checkpoint
+    ckpt_path: str | None = None  # resume the run saved in this checkpoint (with its own hyperparameters)
+    resume: bool = False  # resume from <output_dir>/checkpoints/last.ckpt if there is one
     test: bool = False  # run the test loop after fitting
     paths: PathsConf = field(default_factory=PathsConf)
     model: Any = MISSING

@@ -10,6 +10,8 @@ from typing import Any
 
 import lightning as L
 
+from infovae_lightning.checkpoints import saved_checkpoints
+
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
     """The last value of every logged metric (Lightning's callback_metrics), as plain floats."""
@@ -31,13 +33,13 @@ def write_summary(
     """`metrics` defaults to the trainer's current ones; pass them when several stages ran (each resets)."""
     summary: dict[str, Any] = {"status": status}
     if trainer is not None:
-        ckpt = trainer.checkpoint_callback
+        saved = saved_checkpoints(trainer)
         summary |= {
             "metrics": dict(sorted((metrics if metrics is not None else final_metrics(trainer)).items())),
             "global_step": trainer.global_step,
             "epoch": trainer.current_epoch,
-            "last_checkpoint": getattr(ckpt, "last_model_path", None) or None,
-            "best_checkpoint": getattr(ckpt, "best_model_path", None) or None,
+            "last_checkpoint": saved["last"],
+            "best_checkpoint": saved["best"],
         }
     summary |= extra
     summary["config"] = config

@@ -1,11 +1,18 @@
-"""The Hydra entry point: compose the config, instantiate everything from it, fit, write summary.json.
+"""The Hydra entry point: compose the config, check it, instantiate everything, fit, write summary.json.
 
 `python train.py ...` (repository root) and the `infovae-train` console script both land in `main`.
+
+Order matters for users: everything that can be checked without training (values, names, checkpoints, the
+data files) is checked before anything is written, so a bad input costs one `error:` line and leaves no run
+directory behind. In a multirun the failed job's directory is kept, with the error in its `summary.json` and
+`train.log`, and the other jobs go on.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -13,44 +20,105 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
-from infovae_lightning.data import DatasetFormatError, DatasetNotFoundError
-from infovae_lightning.metrics import EvaluationCallback, EvaluationError
-from infovae_lightning.metrics.classifier import ClassifierError
+from infovae_lightning.checkpoints import (
+    LatestCheckpoint,
+    check_fits,
+    check_same_run,
+    read_checkpoint,
+    saved_checkpoints,
+)
+from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.preflight import load_data_early
 from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+HYDRA_FILES = {".hydra", "train.log"}  # what Hydra writes into a run directory before the job starts
 
 
-def _instantiate_all(group: DictConfig | None) -> list[Any]:
-    return [instantiate(node) for node in (group or {}).values() if node is not None]
+class JobFailed(Exception):
+    """One job of a multirun failed; Hydra reports it after the other jobs have run."""
+
+
+def _build(key: str, node: Any, **kwargs: Any) -> Any:
+    """`instantiate(node)`, with a bad value reported as a one-line `ConfigError` naming the config key."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, InfoVAEError):
+            raise cause from None
+        if isinstance(cause, ValueError | TypeError):
+            raise ConfigError(f"{key}: {cause}") from None
+        raise
+
+
+def _build_all(key: str, group: DictConfig | None) -> list[Any]:
+    return [_build(f"{key}.{name}", node) for name, node in (group or {}).items() if node is not None]
+
+
+def _resolve(cfg: DictConfig) -> dict[str, Any]:
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:  # a resolver refused a value, e.g. data.name=svhn
+        reason = re.sub(r"^\w+ raised while resolving interpolation: ", "", str(e).splitlines()[0])
+        raise ConfigError(f"{getattr(e, 'full_key', None) or 'config'}: {reason}") from None
+
+
+def _resume_path(cfg: DictConfig, callbacks: list[Any]) -> str | None:
+    """The checkpoint to resume: `ckpt_path`, or with `resume=true` this run's last.ckpt if it exists."""
+    if cfg.ckpt_path and cfg.resume:
+        raise ConfigError("give ckpt_path=<checkpoint> or resume=true, not both")
+    if cfg.ckpt_path:
+        return str(cfg.ckpt_path)
+    if not cfg.resume:
+        return None
+    latest = [cb for cb in callbacks if isinstance(cb, LatestCheckpoint)]
+    if not latest:
+        raise ConfigError("resume=true needs the callbacks.last_checkpoint callback (it writes last.ckpt)")
+    if latest[0].path.is_file():
+        return str(latest[0].path)
+    log.info("resume=true: no %s yet, starting from scratch", latest[0].path)
+    return None
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model as `cfg` says; returns the summary's metrics."""
+    # 1. Checks that write nothing: values, names, checkpoints, then the data files.
+    config = _resolve(cfg)
+    datamodule = _build("data", cfg.data)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = _build("model", cfg.model, _convert_="all")
+    callbacks = _build_all("callbacks", cfg.callbacks) + _build_all("metrics", cfg.get("metrics"))
+    ckpt_path = _resume_path(cfg, callbacks)
+    if ckpt_path:
+        check_same_run(model, read_checkpoint(ckpt_path))
+    elif model.hparams.init_from:
+        check_fits(model, read_checkpoint(model.hparams.init_from))
+    loggers = _build_all("logger", cfg.logger)
+    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    load_data_early(datamodule, "fit")
+
+    # 2. The run.
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = OmegaConf.to_container(cfg, resolve=True)
     OmegaConf.save(OmegaConf.create(config), out / "config.yaml")
-
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, _convert_="all")
-    loggers = _instantiate_all(cfg.logger)
-    callbacks = _instantiate_all(cfg.callbacks) + _instantiate_all(cfg.get("metrics"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-
-    status = "failed"
+    status, error = "failed", None
     metrics: dict[str, Any] = {}  # fit's and test's: `trainer.test` resets the trainer's metrics
     timing: dict[str, Any] = {}
     try:
         start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
         timing |= {"fit_seconds": time.perf_counter() - start, "epochs": trainer.current_epoch}
         metrics |= final_metrics(trainer)
         if cfg.test and not trainer.interrupted:
@@ -58,14 +126,31 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             trainer.test(model, datamodule=datamodule)
             timing["test_seconds"] = time.perf_counter() - start
         status = "interrupted" if trainer.interrupted else "completed"
+    except NonFiniteLossError as e:
+        last = saved_checkpoints(trainer)["last"]
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
+        error = f"{e}; training stopped, {kept}"
+        raise NonFiniteLossError(error) from e
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"
+        raise
     finally:
         metrics |= final_metrics(trainer)
         if trainer.is_global_zero:
             evaluations = [cb for cb in callbacks if isinstance(cb, EvaluationCallback)]
             timing["evaluation_seconds"] = {cb.name: cb.seconds for cb in evaluations}
             records = {key: rec for cb in evaluations for key, rec in cb.records.items()}
+            extra = {"error": error} if error else {}
             write_summary(
-                out / "summary.json", trainer, config, status, metrics, evaluation=records, timing=timing
+                out / "summary.json",
+                trainer,
+                config,
+                status,
+                metrics,
+                resumed_from=ckpt_path,
+                evaluation=records,
+                timing=timing,
+                **extra,
             )
         _finish_wandb(loggers)
     return metrics
@@ -79,12 +164,31 @@ def _finish_wandb(loggers: list[Any]) -> None:
         wandb.finish()
 
 
+def _forget_run_dir(out: Path) -> None:
+    """Removes a run directory holding only what Hydra wrote before the job (never one with results)."""
+    if out.is_dir() and {p.name for p in out.iterdir()} <= HYDRA_FILES:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    out = Path(hydra_cfg.runtime.output_dir)
     try:
         metrics = run(cfg)
-    except (DatasetNotFoundError, DatasetFormatError, EvaluationError, ClassifierError) as error:
-        # A user-fixable problem: one line that says what is missing and how to fix it, no traceback.
+    except InfoVAEError as error:
+        # A user-fixable problem: one line that says what is wrong and how to fix it, no traceback.
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            # Keep the job's directory as the record of its failure (summary.json, train.log); Hydra runs the
+            # remaining jobs, then exits nonzero naming this one.
+            log.error("%s", error)
+            if not (out / "summary.json").exists():
+                overrides = list(hydra_cfg.overrides.task)
+                write_summary(
+                    out / "summary.json", None, {"overrides": overrides}, "failed", error=str(error)
+                )
+            raise JobFailed(str(error)) from None
+        _forget_run_dir(out)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.

@@ -136,9 +136,9 @@ def test_metric_presets_compose_and_instantiate_as_callbacks(tmp_path) -> None:
 
 def test_binarized_mnist_evaluates_class_aware_metrics_on_labelled_mnist(tmp_path) -> None:
     assert _compose(["data=mnist"]).eval_data is None  # labelled: its own splits
-    cfg = _compose(["data=binarized_mnist", "data.root=/some/where", "metrics=paper"], tmp_path)
+    cfg = _compose(["data=binarized_mnist", f"data.root={tmp_path}", "metrics=paper"], tmp_path)
     assert cfg.eval_data.name == "mnist" and cfg.eval_data.binarize == "dynamic"
-    assert cfg.eval_data.root == "/some/where"  # follows data.root
+    assert cfg.eval_data.root == str(tmp_path)  # follows data.root
     probe = instantiate(cfg.metrics.semisup)
     assert probe.eval_data.dataset_name == "mnist"
     assert instantiate(cfg.metrics.mmd_full).eval_data is None  # the other metrics: the run's own data

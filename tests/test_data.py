@@ -87,9 +87,9 @@ def test_static_facts_need_no_data() -> None:
         input_shape("svhn")
     with pytest.raises(ValueError, match="unknown binarize mode 'stochastic'.*dynamic"):
         natural_likelihood("mnist", "stochastic")
-    dm = InfoVAEDataModule("cifar10", root="does/not/exist", binarize="none")  # touches nothing
+    dm = InfoVAEDataModule("cifar10", binarize="none")  # touches nothing, not even ./data
     assert (dm.input_shape, dm.likelihood, dm.num_classes) == ((3, 32, 32), "gaussian", 10)
-    dm = InfoVAEDataModule("binarized_mnist", root="does/not/exist")
+    dm = InfoVAEDataModule("binarized_mnist")
     assert (dm.input_shape, dm.likelihood, dm.num_classes) == ((1, 28, 28), "bernoulli", None)
 
 
@@ -112,10 +112,19 @@ def test_bad_arguments_fail_in_init(kwargs: dict, message: str) -> None:
         InfoVAEDataModule(**{"root": ".", **kwargs})
 
 
-def test_missing_root_without_download_fails_in_init(tmp_path: Path) -> None:
-    with pytest.raises(DatasetNotFoundError, match=r"data.root .*nowhere does not exist.*data.download=true"):
-        InfoVAEDataModule("mnist", root=tmp_path / "nowhere", download=False)
+@pytest.mark.parametrize("download", [False, True])
+def test_missing_root_fails_in_init(download: bool, tmp_path: Path) -> None:
+    # A root that does not exist is a typo far more often than a wish to download into a new folder there.
+    with pytest.raises(DatasetNotFoundError, match=r"data.root .*nowhere does not exist.*data.root unset"):
+        InfoVAEDataModule("mnist", root=tmp_path / "nowhere", download=download)
     InfoVAEDataModule("toy", root=tmp_path / "nowhere", download=False)  # toy reads no files
+
+
+def test_only_the_default_root_is_created_for_a_download(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    InfoVAEDataModule("mnist", download=True)  # ./data: created by the download
+    with pytest.raises(DatasetNotFoundError, match="does not exist"):
+        InfoVAEDataModule("mnist", download=False)
 
 
 # --- toy --------------------------------------------------------------------------------------------------
@@ -374,12 +383,7 @@ def test_dynamic_binarization_in_worker_processes(mnist_root: Path) -> None:
         )
         dm.setup("fit")
         loader = dm.train_dataloader()
-        assert loader.persistent_workers
-        x = torch.cat([x for x, _ in loader])
-        # Stop the persistent workers now, as Lightning does at the end of a loop, rather than at some
-        # later garbage collection (which can wait seconds on each worker).
-        loader._iterator._shutdown_workers()
-        return x
+        return torch.cat([x for x, _ in loader])
 
     a, b = epoch(3), epoch(3)
     assert a.shape == (400, 1, 28, 28) and set(a.unique().tolist()) == {0.0, 1.0}
@@ -478,7 +482,9 @@ def test_missing_data_without_download(name: str, tmp_path: Path, no_network: li
 
 
 @pytest.mark.parametrize("name", ["binarized_mnist", "mnist", "fashion_mnist", "cifar10"])
-def test_failed_download_is_the_same_error(name: str, tmp_path: Path, no_network: list[str]) -> None:
+def test_failed_download_is_the_same_error(
+    name: str, tmp_path: Path, no_network: list[str], monkeypatch
+) -> None:
     dm = InfoVAEDataModule(name, root=tmp_path, download=True)
     with pytest.raises(DatasetNotFoundError) as error:
         dm.prepare_data()
@@ -488,6 +494,7 @@ def test_failed_download_is_the_same_error(name: str, tmp_path: Path, no_network
     assert "download failed:" in message and "no network (mocked)" in message
     assert no_network, "no download was attempted"
     assert list(tmp_path.iterdir()) == []  # the failed attempt left no empty folders
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(DatasetNotFoundError, match="download failed"):
-        InfoVAEDataModule(name, root=tmp_path / "new" / "data", download=True).prepare_data()
+        InfoVAEDataModule(name, download=True).prepare_data()  # into the default ./data
     assert list(tmp_path.iterdir()) == []  # nor the root it would have created

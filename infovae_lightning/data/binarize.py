@@ -15,6 +15,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
+from infovae_lightning.seeding import derive_seed
+
 from .sources import BINARIZE_MODES
 
 Batch = tuple[Tensor, Tensor]  # (x, y)
@@ -39,26 +41,31 @@ def sample(x: Tensor, generator: torch.Generator) -> Tensor:
 class BatchTransform:
     """The loaders' collate function: stacks a batch if needed, then redraws it when `dynamic`.
 
-    Draws are reproducible: in the main process they come from a generator seeded with `seed` and kept
-    across epochs (so each epoch differs); in a worker process, from one seeded with the worker's seed,
-    which the DataLoader derives from its own seeded generator (so workers differ from one another and
-    from epoch to epoch, yet a rerun repeats them).
+    Draws are reproducible and independent of history: epoch e's come from a generator seeded by (seed, e,
+    worker), where `seed` already differs between ranks and `set_epoch` is called by the training sampler
+    (`shuffle.EpochShuffle`) before each epoch. A run resumed at epoch e therefore redraws what an
+    uninterrupted run drew (with worker processes too, as they are started afresh every epoch).
     """
 
     def __init__(self, dynamic: bool = False, seed: int = 0) -> None:
         self.dynamic = dynamic
         self.seed = seed
+        self.epoch = 0
         self._generator: torch.Generator | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Sent to worker processes without the generator: each worker seeds its own on first use.
         return {**self.__dict__, "_generator": None}
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._generator = None
+
     def generator(self) -> torch.Generator:
         if self._generator is None:
             worker = get_worker_info()
-            seed = self.seed if worker is None else worker.seed
-            self._generator = torch.Generator().manual_seed(seed)
+            stream = 0 if worker is None else worker.id + 1
+            self._generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, stream))
         return self._generator
 
     def __call__(self, batch: Batch | Sequence[Batch]) -> Batch:

@@ -28,13 +28,17 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from infovae_lightning.seeding import derive_seed
+
 from .binarize import BatchTransform, check_mode, sample, threshold
 from .errors import DatasetNotFoundError
 from .examples import Examples, InMemoryDataset
+from .shuffle import EpochShuffle
 from .sources import NUM_CLASSES, OFFICIAL_SPLITS, check_name, ensure_available, input_shape, load_split
 from .sources import natural_likelihood as _natural_likelihood
 from .toy import toy
 
+DEFAULT_ROOT = "data"  # downloads go here when no data.root is given; the only root created if missing
 SPLIT_SEED = 20170727  # fixes which examples are held out, whatever the run's seed
 SOURCES = ("train", "test")
 SPLITTABLE = ("mnist", "fashion_mnist", "cifar10")  # the data sets whose `source` can be chosen
@@ -42,7 +46,8 @@ SPLITTABLE = ("mnist", "fashion_mnist", "cifar10")  # the data sets whose `sourc
 HELD_OUT_FROM_TRAIN = 5000
 HELD_OUT_FROM_TEST = (1000, 1000)
 TOY_HELD_OUT = (1000, 1000)
-STAGES = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+SPLITS = ("train", "val", "test")
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": None}
 
 
 class InfoVAEDataModule(L.LightningDataModule):
@@ -51,7 +56,8 @@ class InfoVAEDataModule(L.LightningDataModule):
     Args:
         name: one of toy, mnist, fashion_mnist, binarized_mnist, cifar10.
         root: folder holding the files (flat, in a `mnist/`-style subfolder, or torchvision's layout);
-            downloads go there. Ignored by `toy`.
+            downloads go there. It must exist, except the default `data`, which a download creates. Ignored
+            by `toy`.
         batch_size: examples per batch, for every loader.
         num_workers: DataLoader worker processes (0 loads in the main process, fine for in-memory data).
         binarize: `dynamic` (Bernoulli draws, new for every training batch; drawn once, with a fixed seed,
@@ -63,12 +69,13 @@ class InfoVAEDataModule(L.LightningDataModule):
         download: fetch missing files (torchvision, or the published URLs for binarized_mnist).
         seed: drives the training subset, the shuffling and dynamic binarization.
         toy_size: number of generated toy training points.
+        predict_split: the split `trainer.predict` encodes ("train", "val" or "test"), as evaluation sees it.
     """
 
     def __init__(
         self,
         name: str = "binarized_mnist",
-        root: str | os.PathLike[str] = "data",
+        root: str | os.PathLike[str] = DEFAULT_ROOT,
         batch_size: int = 100,
         num_workers: int = 0,
         binarize: str = "none",
@@ -79,6 +86,7 @@ class InfoVAEDataModule(L.LightningDataModule):
         download: bool = True,
         seed: int = 0,
         toy_size: int = 10000,
+        predict_split: str = "test",
     ) -> None:
         super().__init__()
         root = os.fspath(root)  # hyperparameters must stay plain types: checkpoints load with weights_only
@@ -86,6 +94,8 @@ class InfoVAEDataModule(L.LightningDataModule):
         check_mode(binarize)
         if name == "toy" and binarize != "none":
             raise ValueError(f"binarize={binarize!r} makes no sense for toy (x in {{-1, 1}}); use none")
+        if predict_split not in SPLITS:
+            raise ValueError(f"unknown predict_split {predict_split!r}; choose one of {', '.join(SPLITS)}")
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
         if source != "train" and name not in SPLITTABLE:
@@ -99,11 +109,14 @@ class InfoVAEDataModule(L.LightningDataModule):
                 raise ValueError(f"{key} must be >= 1, got {value}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if name != "toy" and not download and not Path(root).expanduser().is_dir():
-            raise DatasetNotFoundError(
-                f"{name}: data.root {root} does not exist; set data.root=<folder holding the data> "
-                "or data.download=true"
-            )
+        if name != "toy" and not Path(root).expanduser().is_dir():
+            # Only the default folder is created for a download: another path that does not exist is far more
+            # likely a typo than a wish to download the data set into a new folder there.
+            if not download or Path(root) != Path(DEFAULT_ROOT):
+                raise DatasetNotFoundError(
+                    f"{name}: data.root {root} does not exist; set data.root=<folder holding the data>, "
+                    f"or create it, or leave data.root unset to download into ./{DEFAULT_ROOT}"
+                )
         self.save_hyperparameters()
         self.dataset_name = name
         self.root = Path(root).expanduser()
@@ -136,10 +149,9 @@ class InfoVAEDataModule(L.LightningDataModule):
         drawn here once with a fixed seed, so that metrics using it (a linear probe's labelled pool) are
         reproducible.
         """
-        stage = {"train": "fit", "val": "validate", "test": "test"}.get(split)
-        if stage is None:
-            raise ValueError(f"unknown split {split!r}; choose one of train, val, test")
-        self.setup(stage)
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        self._setup_splits([split])
         examples = self.datasets[split].examples
         if split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE:
             generator = torch.Generator().manual_seed(SPLIT_SEED + 2)
@@ -154,9 +166,12 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         """Loads and splits what `stage` (fit, validate, test, predict; None for all) needs, once."""
-        if stage is not None and stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
-        wanted = ("train", "val", "test") if stage is None else STAGES[stage]
+        if stage is not None and stage not in STAGE_SPLITS:
+            raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGE_SPLITS)}")
+        wanted = SPLITS if stage is None else STAGE_SPLITS[stage] or (self.hparams.predict_split,)
+        self._setup_splits(list(wanted))
+
+    def _setup_splits(self, wanted: list[str]) -> None:
         missing = [split for split in wanted if split not in self.datasets]
         if missing:
             for split, examples in self._split(missing).items():
@@ -172,7 +187,9 @@ class InfoVAEDataModule(L.LightningDataModule):
         return self._loader("test", shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        # The split as `examples` gives it: a dynamically binarized train split is drawn once, reproducibly.
+        split = self.hparams.predict_split
+        return self._loader(split, shuffle=False, dataset=InMemoryDataset(self.examples(split)))
 
     # --- splits ---------------------------------------------------------------------------------------
 
@@ -229,28 +246,32 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     # --- loaders --------------------------------------------------------------------------------------
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, shuffle: bool, dataset: InMemoryDataset | None = None) -> DataLoader:
         if split not in self.datasets:
             stage = "fit" if split == "train" else "test" if split == "test" else "validate"
             raise RuntimeError(f"no {split} data: call setup({stage!r}) before {split}_dataloader()")
         trainer = self.trainer
-        rank = trainer.global_rank if trainer is not None else 0
-        seed = self.hparams.seed + rank  # ranks of a multi-GPU run draw different binarizations
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         on_gpu = torch.cuda.is_available() and (
             trainer is None or trainer.strategy.root_device.type == "cuda"
         )
         # Binarized MNIST is binary already: redrawing it would change nothing but cost time.
-        dynamic = split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
+        dynamic = shuffle and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
+        # Ranks of a multi-GPU run draw different binarizations.
+        transform = BatchTransform(dynamic=dynamic, seed=derive_seed(self.hparams.seed, rank))
+        dataset = dataset or self.datasets[split]
+        sampler = EpochShuffle(dataset, transform, world, rank, self.hparams.seed) if shuffle else None
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.hparams.batch_size,
-            shuffle=shuffle,
-            generator=torch.Generator().manual_seed(seed) if shuffle else None,
+            sampler=sampler,
             drop_last=False,
             num_workers=self.hparams.num_workers,
-            persistent_workers=self.hparams.num_workers > 0,
+            # Workers start afresh every epoch, so they see the epoch that seeds their draws (BatchTransform);
+            # with the data in memory, starting them costs little.
+            persistent_workers=False,
             pin_memory=on_gpu,
-            collate_fn=BatchTransform(dynamic=dynamic, seed=seed),
+            collate_fn=transform,
         )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from infovae_lightning.errors import InfoVAEError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(InfoVAEError, FileNotFoundError):
     """The files of a data set are not where we looked, and could not be downloaded.
 
     A subclass of `FileNotFoundError`, so callers that already handle missing files keep working; the
@@ -15,7 +17,7 @@ class DatasetNotFoundError(FileNotFoundError):
     """
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(InfoVAEError, ValueError):
     """A data set file exists but is truncated or is not in the expected format; the message names it."""
 
 

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from infovae_lightning.errors import InfoVAEError
+
 FORMAT_VERSION = 1
 # What a classifier of each data set recognises: binarized MNIST holds the same digits as MNIST (and has no
 # labels of its own), so one MNIST classifier serves both.
@@ -53,7 +55,7 @@ MAX_SCALE = 0.1
 BINARIZED_TEST_SEED = 20170728  # the fixed Bernoulli draw of the test split behind test_accuracy_binarized
 
 
-class ClassifierError(ValueError):
+class ClassifierError(InfoVAEError, ValueError):
     """A classifier cannot be made or used as asked; the one-line message names the path and the fix."""
 
 

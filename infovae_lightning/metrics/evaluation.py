@@ -26,12 +26,13 @@ from torch import Tensor
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.data.examples import NO_LABEL, Examples
+from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.metrics.sharding import ChunkFn, Shards, map_chunks
 
 SPLIT_OF_STAGE = {"val": "val", "test": "test"}
 
 
-class EvaluationError(ValueError):
+class EvaluationError(InfoVAEError, ValueError):
     """A metric cannot be computed for this model or data; the message says why and what to change."""
 
 

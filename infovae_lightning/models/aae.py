@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from infovae_lightning.errors import NonFiniteLossError
 from infovae_lightning.models.base import Divergence, InfoVAE
 from infovae_lightning.nets import MLP
 
@@ -70,6 +71,11 @@ class AdversarialAE(InfoVAE):
         self.toggle_optimizer(opt_disc)
         for _ in range(self.hparams.disc_steps):
             disc_loss = self.discriminator_loss(z_post, self.sample_prior(z_post.shape[0]))
+            if not torch.isfinite(disc_loss.detach()):
+                where = self.step_name("training", batch_idx)
+                raise NonFiniteLossError(
+                    f"non-finite disc (discriminator loss) at {where} ({float(disc_loss)})"
+                )
             opt_disc.zero_grad()
             self.manual_backward(disc_loss)
             opt_disc.step()
@@ -78,6 +84,7 @@ class AdversarialAE(InfoVAE):
         # 2. Encoder/decoder step on −L, the discriminator frozen (toggle_optimizer).
         self.toggle_optimizer(opt_ae)
         terms = self.terms(x)
+        terms.check_finite(self.step_name("training", batch_idx))
         opt_ae.zero_grad()
         self.manual_backward(terms.loss)
         opt_ae.step()

@@ -6,6 +6,7 @@ AAE, how it is optimised. Everything else — networks, likelihood, logging — 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,11 +15,14 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from infovae_lightning.checkpoints import MODEL_CLASS_KEY, class_path, load_weights
+from infovae_lightning.errors import NonFiniteLossError
 from infovae_lightning.nets import build_decoder, build_encoder
 from infovae_lightning.objective import InfoVAEObjective
 
 DEFAULT_NET = {"name": "mlp", "hidden": [200, 200, 200]}
 DEFAULT_LIKELIHOOD = {"name": "bernoulli"}
+FREEZABLE = ("encoder", "decoder")
 
 
 @dataclass
@@ -39,6 +43,16 @@ class Terms:
     kl: Tensor | None  # batch mean of KL(q(z|x)‖p(z)); None for a deterministic encoder
     div: Divergence | None  # None when the model has no D term (ELBO, β-VAE)
     loss: Tensor  # −L
+
+    def check_finite(self, where: str) -> None:
+        """Raises `NonFiniteLossError` naming each NaN/Inf term (recon, kl, div), before the loss is used."""
+        if torch.isfinite(self.loss.detach()):  # one check (one device sync) per step; the details on failure
+            return
+        named = {"recon": -self.log_px, "kl": self.kl, "div": self.div.value if self.div else None}
+        values = {name: float(v.detach()) for name, v in named.items() if v is not None}
+        culprits = [name for name, v in values.items() if not math.isfinite(v)] or ["loss"]
+        shown = ", ".join(f"{name}={v:.6g}" for name, v in values.items())
+        raise NonFiniteLossError(f"non-finite {' and '.join(culprits)} at {where} ({shown})")
 
 
 def _plain(value: Any) -> Any:
@@ -65,6 +79,9 @@ class InfoVAE(L.LightningModule):
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.
+        init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
+            with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
+        freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
     """
 
     def __init__(
@@ -73,19 +90,29 @@ class InfoVAE(L.LightningModule):
         input_shape: Sequence[int] = (1, 28, 28),
         alpha: float = 0.0,
         lam: float = 1.0,
-        net: Mapping[str, Any] | None = None,
-        likelihood: Mapping[str, Any] | None = None,
+        net: Mapping[str, Any] = DEFAULT_NET,
+        likelihood: Mapping[str, Any] = DEFAULT_LIKELIHOOD,
         std_floor: float = 1e-3,
         deterministic: bool = False,
         lr: float = 1e-3,
+        init_from: str | None = None,
+        freeze: str | None = None,
     ) -> None:
         super().__init__()
         if latent_dim <= 0:
             raise ValueError(f"latent_dim must be > 0, got {latent_dim}")
-        net = _plain(net) if net is not None else dict(DEFAULT_NET)
-        likelihood = _plain(likelihood) if likelihood is not None else dict(DEFAULT_LIKELIHOOD)
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if freeze is not None and freeze not in FREEZABLE:
+            raise ValueError(f"freeze must be one of {', '.join(FREEZABLE)} (or null), got {freeze!r}")
+        net, likelihood = _plain(net), _plain(likelihood)  # copies: the defaults are shared
         input_shape = [int(s) for s in input_shape]
-        self.save_hyperparameters()
+        self.save_hyperparameters()  # every class's arguments, a subclass's own ones too
+        # ...as plain values with the defaults filled in (a subclass passes its **kwargs on as it got them).
+        normalized = {"input_shape": input_shape, "net": net, "likelihood": likelihood}
+        if init_from is not None:
+            normalized["init_from"] = str(init_from)
+        self.save_hyperparameters(_plain({**self.hparams, **normalized}))
         self.objective = InfoVAEObjective(alpha, lam)
         if deterministic and self.objective.kl_weight != 0:
             raise ValueError(
@@ -93,6 +120,9 @@ class InfoVAE(L.LightningModule):
             )
         self.encoder = build_encoder(net, input_shape, latent_dim, std_floor, deterministic)
         self.decoder = build_decoder(net, input_shape, latent_dim, likelihood)
+        if freeze is not None:
+            getattr(self, freeze).requires_grad_(False)
+        self._weights_restored = False  # set once a checkpoint has filled the weights: init_from is then moot
 
     # --- the model -------------------------------------------------------------------------------------
 
@@ -136,20 +166,54 @@ class InfoVAE(L.LightningModule):
         self.log(f"{stage}/loss", terms.loss.detach(), prog_bar=True, **options)
         self.log_dict({k: v.detach() for k, v in metrics.items()}, **options)
 
+    def step_name(self, stage: str, batch_idx: int) -> str:
+        return f"{stage} step {self.global_step}, epoch {self.current_epoch}, batch {batch_idx}"
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, _ = batch
         terms = self.terms(x)
+        # Checked before backward: a NaN never reaches the weights; the last checkpoint is the last good one.
+        terms.check_finite(self.step_name("training", batch_idx))
         self.log_terms("train", terms, x.shape[0])
         return terms.loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, _ = batch
-        self.log_terms("val", self.terms(x), x.shape[0])
+        terms = self.terms(x)
+        # Checked before validation ends, so no checkpoint of weights that give a NaN is written.
+        terms.check_finite(self.step_name("validation", batch_idx))
+        self.log_terms("val", terms, x.shape[0])
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, _ = batch
         self.log_terms("test", self.terms(x), x.shape[0])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def predict_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The posterior q(z|x) of each example: its mean and variance (see `predict.PredictionWriter`)."""
+        x, y = batch
+        q = self.encoder(x)
+        var = q.std.square() if q.std is not None else torch.zeros_like(q.mean)  # a point mass: 0
+        return {"mean": q.mean, "var": var, "label": y}
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The encoder's and decoder's parameters, less the frozen ones."""
         params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        return torch.optim.Adam(params, lr=self.hparams.lr)
+        return [p for p in params if p.requires_grad]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.trainable_parameters(), lr=self.hparams.lr)
+
+    # --- checkpoints -----------------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        # Fine-tuning: the weights come from `init_from` unless a resumed checkpoint has already set them
+        # (Lightning restores a checkpoint before this hook). The optimizer is the fresh one just made.
+        if self.hparams.init_from and not self._weights_restored:
+            load_weights(self, self.hparams.init_from)
+            self._weights_restored = True
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[MODEL_CLASS_KEY] = class_path(type(self))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._weights_restored = True

@@ -1,0 +1,154 @@
+"""Checkpoints: which model one holds, whether it fits a given model, and starting a model from its weights.
+
+Two ways to use a checkpoint, kept apart on purpose:
+
+- **resume** (`ckpt_path`): continue the run saved there (weights, optimizer, loops, callbacks) with its own
+  hyperparameters. A different value asked for is an error, not silently ignored.
+- **fine-tune** (`init_from`): a new run that starts from the checkpoint's weights with a fresh optimizer and
+  the hyperparameters given now (a new λ or α, a frozen encoder). The architecture must match.
+
+Every checkpoint this library writes holds plain hyperparameters (see `models.base`) and the import path of
+its model class (`MODEL_CLASS_KEY`), so `torch.load(..., weights_only=True)` reads it and it can be checked
+against a model before any data is touched.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+
+from infovae_lightning.data.errors import one_line
+from infovae_lightning.errors import CheckpointError
+
+MODEL_CLASS_KEY = "infovae_model_class"
+# Settings that may change when a run is resumed or fine-tuned: where it was initialised from.
+NOT_COMPARED = ("init_from",)
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def import_class(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    model_class: str  # import path, e.g. infovae_lightning.models.mmd.MMDVAE
+    hparams: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+
+    @property
+    def class_name(self) -> str:
+        return self.model_class.rpartition(".")[2]
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Reads a checkpoint with `weights_only=True`; a missing, damaged or foreign file: `CheckpointError`."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # truncated zip, not a torch file, a pickle that is not plain data
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(e).__name__}: {one_line(e, 200)})"
+        ) from e
+    if not isinstance(raw, dict) or MODEL_CLASS_KEY not in raw or "state_dict" not in raw:
+        raise CheckpointError(f"{path} is not a checkpoint of an infovae-lightning model")
+    return Checkpoint(path, raw[MODEL_CLASS_KEY], dict(raw.get("hyper_parameters", {})), raw["state_dict"])
+
+
+def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:
+    """Raises `CheckpointError` unless the checkpoint holds a model of `model`'s class and shapes."""
+    name = type(model).__name__
+    if ckpt.model_class != class_path(type(model)):
+        raise CheckpointError(f"{ckpt.path} holds a {ckpt.class_name}, not a {name}")
+    latent = (ckpt.hparams.get("latent_dim"), model.hparams.get("latent_dim"))
+    if latent[0] != latent[1]:
+        raise CheckpointError(
+            f"{ckpt.path} has latent_dim={latent[0]}, the {name} has latent_dim={latent[1]}"
+        )
+    ours = {key: tuple(t.shape) for key, t in model.state_dict().items()}
+    theirs = {key: tuple(t.shape) for key, t in ckpt.state_dict.items()}
+    for key in sorted(ours.keys() | theirs.keys()):
+        if ours.get(key) != theirs.get(key):
+            shapes = f"{theirs.get(key, 'absent')} in the checkpoint, {ours.get(key, 'absent')} in the model"
+            differ = [
+                k
+                for k in ("input_shape", "net", "likelihood", "deterministic", "disc_hidden")
+                if ckpt.hparams.get(k) != model.hparams.get(k)
+            ]
+            cause = f" (they differ in {', '.join(differ)})" if differ else ""
+            raise CheckpointError(f"{ckpt.path} does not fit the {name}: {key} is {shapes}{cause}")
+
+
+def check_same_run(model: nn.Module, ckpt: Checkpoint, prefix: str = "model.") -> None:
+    """Resuming continues the saved run, so every hyperparameter must be the checkpoint's own. `prefix`: how
+    the entry point spells model keys ("model." for train.py)."""
+    check_fits(model, ckpt)
+    for key in sorted(model.hparams.keys() | ckpt.hparams.keys()):
+        if key in NOT_COMPARED:
+            continue
+        ours, theirs = model.hparams.get(key), ckpt.hparams.get(key)
+        if ours != theirs:
+            raise CheckpointError(
+                f"resuming {ckpt.path} continues that run, but {prefix}{key}={ours!r} differs from its "
+                f"{theirs!r}; to start a new run from its weights with new values, use "
+                f"{prefix}init_from={ckpt.path}"
+            )
+
+
+def load_weights(model: nn.Module, path: str | Path) -> Checkpoint:
+    """Copies the weights of checkpoint `path` into `model` (checked to fit first); returns the checkpoint."""
+    ckpt = read_checkpoint(path)
+    check_fits(model, ckpt)
+    model.load_state_dict(ckpt.state_dict)
+    return ckpt
+
+
+def load_model(path: str | Path, **overrides: Any) -> nn.Module:
+    """The model saved in checkpoint `path`, of whichever class it is (e.g. for evaluation in a notebook)."""
+    ckpt = read_checkpoint(path)
+    cls = import_class(ckpt.model_class)
+    return cls.load_from_checkpoint(ckpt.path, map_location="cpu", weights_only=True, **overrides)
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """Keeps `last.ckpt`: the state at the end of the latest validation, whatever its score, to resume from.
+
+    Lightning's own `save_last=True` writes `last.ckpt` only when a top-k checkpoint is written in the same
+    step, so after an epoch that did not improve the monitored metric, `last.ckpt` is older than the run and
+    a resumed run would repeat epochs. This callback saves every validation instead (replacing the file),
+    next to the best-scoring checkpoint(s) of the monitoring `ModelCheckpoint`.
+    """
+
+    def __init__(self, dirpath: str | None = None) -> None:
+        name = ModelCheckpoint.CHECKPOINT_NAME_LAST
+        super().__init__(
+            dirpath=dirpath, filename=name, monitor=None, save_top_k=1, enable_version_counter=False
+        )
+
+    @property
+    def path(self) -> Path | None:
+        """Where `last.ckpt` is (or will be): None until the Trainer has set the directory up."""
+        return (
+            Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}" if self.dirpath else None
+        )
+
+
+def saved_checkpoints(trainer: Any) -> dict[str, str | None]:
+    """The newest checkpoint the Trainer wrote (`last`) and the best-scoring one (`best`), as paths."""
+    latest = [cb for cb in trainer.checkpoint_callbacks if isinstance(cb, LatestCheckpoint)]
+    scored = [cb for cb in trainer.checkpoint_callbacks if not isinstance(cb, LatestCheckpoint)]
+    last = latest[0].best_model_path if latest else (scored[0].last_model_path if scored else "")
+    return {"last": last or None, "best": (scored[0].best_model_path if scored else "") or None}
