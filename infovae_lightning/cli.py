@@ -39,7 +39,7 @@ from infovae_lightning.checkpoints import (
     import_class,
     read_checkpoint,
 )
-from infovae_lightning.data import InfoVAEDataModule, input_shape, natural_likelihood
+from infovae_lightning.data import InfoVAEDataModule, input_shape, learns_sigma, natural_likelihood
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
 from infovae_lightning.predict import PredictionWriter
@@ -47,12 +47,13 @@ from infovae_lightning.preflight import load_data_early
 from infovae_lightning.seeding import BatchSeeding
 
 
-def _plain(value: Any) -> Any:
+def _as_dict(value: Any) -> Any:
     return value.as_dict() if isinstance(value, Namespace) else value
 
 
 class InfoVAECLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
+        self.from_checkpoint: Checkpoint | None = None  # the checkpoint that supplied the model, if any
         super().__init__(
             InfoVAE,
             InfoVAEDataModule,
@@ -98,25 +99,17 @@ class InfoVAECLI(LightningCLI):
 
     def _given_model(self, subcommand: str) -> tuple[str | None, dict[str, Any]]:
         """The model class and init arguments the user gave (the class only if named, not the default)."""
-        model = _plain(self.given.get(subcommand, Namespace()).get("model")) or {}
+        model = _as_dict(self.given.get(subcommand, Namespace()).get("model")) or {}
         given_class = model.get("class_path")
         if given_class is not None and import_class(given_class) is InfoVAE:
             given_class = None  # jsonargparse fills in the base class when only init args are given
         return given_class, dict(model.get("init_args") or {})
 
     def _parse_ckpt_path(self) -> None:
-        """Replaces Lightning's: the checkpoint supplies the model, without overriding silently."""
+        """Replaces Lightning's: the checkpoint supplies the model, without overriding anything silently."""
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
-        try:
-            self._merge_checkpoint(subcommand)
-        except InfoVAEError:
-            raise
-        except (ValueError, TypeError) as e:
-            raise ConfigError(str(e).splitlines()[0]) from None
-
-    def _merge_checkpoint(self, subcommand: str) -> None:
         config = self.config[subcommand]
         given_class, given = self._given_model(subcommand)
         ckpt_path = config.get("ckpt_path")
@@ -129,7 +122,8 @@ class InfoVAECLI(LightningCLI):
         if ckpt_path:
             init_args = self._resumed(ckpt, given)
         else:
-            init_args = {**ckpt.hparams, **given}  # fine-tune: the values given now win
+            # Fine-tune: the values given now win; what to freeze is a choice of this run, not inherited.
+            init_args = {**ckpt.hparams, "freeze": None, **given}
         model = {"class_path": ckpt.model_class, "init_args": init_args}
         self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
         self.from_checkpoint = ckpt
@@ -152,7 +146,7 @@ class InfoVAECLI(LightningCLI):
         if import_class(config.model.class_path) is InfoVAE:
             raise ConfigError("choose a model: --model ELBOVAE, MMDVAE, SteinVAE or AdversarialAE")
         _, given = self._given_model(self.subcommand)
-        ckpt = getattr(self, "from_checkpoint", None)
+        ckpt = self.from_checkpoint
         data = config.data
         try:
             shape = list(input_shape(data.name))
@@ -168,7 +162,7 @@ class InfoVAECLI(LightningCLI):
                 args.likelihood = {
                     "name": likelihood,
                     "sigma": 1.0,
-                    "learn_sigma": data.name == "toy",  # see config.register_resolvers
+                    "learn_sigma": learns_sigma(data.name),
                 }
         elif list(args.input_shape) != shape:
             raise CheckpointError(

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from infovae_lightning.data import input_shape, natural_likelihood
+from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
 
 
 def wandb_offline() -> bool:
@@ -45,9 +45,7 @@ def register_resolvers() -> None:
     resolvers = {
         "infovae.input_shape": lambda name: list(input_shape(name)),
         "infovae.likelihood": natural_likelihood,
-        # The toy data (x = ±1) with a unit-σ decoder gains at most 0.5 nat from encoding x, less than
-        # the KL it costs, so the latent would be ignored: there the decoder learns σ (per pixel).
-        "infovae.learn_sigma": lambda name: name == "toy",
+        "infovae.learn_sigma": learns_sigma,
         "infovae.wandb_offline": wandb_offline,
         "infovae.sub": lambda a, b: a - b,
         "infovae.domain": _classifier_domain,

@@ -73,6 +73,17 @@ def test_fine_tune_uses_the_new_lambda_and_freezes_the_encoder(fitted: Path, tmp
         torch.equal(a, b)
         for a, b in zip(tuned.decoder.parameters(), original.decoder.parameters(), strict=True)
     )
+    # Fine-tuning the fine-tuned model: the frozen part is a choice of that run, not inherited.
+    cli(
+        "fit",
+        "--model.init_from",
+        str(run_dir / "checkpoints" / "last.ckpt"),
+        "--trainer.max_epochs",
+        "1",
+        root=tmp_path,
+    )
+    again = yaml.safe_load((version(tmp_path, 1) / "hparams.yaml").read_text())
+    assert again["freeze"] is None and again["lam"] == 10.0
 
 
 def test_resume_continues_the_run_and_refuses_new_values(fitted: Path, tmp_path: Path, capsys) -> None:

@@ -6,7 +6,7 @@ without reading data (the config resolvers use them).
 
 from .datamodule import InfoVAEDataModule
 from .errors import DatasetFormatError, DatasetNotFoundError
-from .sources import DATASET_SHAPES, DATASETS, input_shape, load_split, natural_likelihood
+from .sources import DATASET_SHAPES, DATASETS, input_shape, learns_sigma, load_split, natural_likelihood
 from .toy import toy
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "DatasetNotFoundError",
     "InfoVAEDataModule",
     "input_shape",
+    "learns_sigma",
     "load_split",
     "natural_likelihood",
     "toy",

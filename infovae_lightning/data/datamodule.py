@@ -178,18 +178,18 @@ class InfoVAEDataModule(L.LightningDataModule):
                 self.datasets[split] = InMemoryDataset(self._binarize(split, examples))
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return self._loader("train", train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
         # The split as `examples` gives it: a dynamically binarized train split is drawn once, reproducibly.
         split = self.hparams.predict_split
-        return self._loader(split, shuffle=False, dataset=InMemoryDataset(self.examples(split)))
+        return self._loader(split, train=False, dataset=InMemoryDataset(self.examples(split)))
 
     # --- splits ---------------------------------------------------------------------------------------
 
@@ -246,7 +246,9 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     # --- loaders --------------------------------------------------------------------------------------
 
-    def _loader(self, split: str, shuffle: bool, dataset: InMemoryDataset | None = None) -> DataLoader:
+    def _loader(self, split: str, train: bool, dataset: InMemoryDataset | None = None) -> DataLoader:
+        """A loader of `split` (or of `dataset`). The training one shuffles by epoch and redraws dynamic
+        binarizations."""
         if split not in self.datasets:
             stage = "fit" if split == "train" else "test" if split == "test" else "validate"
             raise RuntimeError(f"no {split} data: call setup({stage!r}) before {split}_dataloader()")
@@ -256,11 +258,11 @@ class InfoVAEDataModule(L.LightningDataModule):
             trainer is None or trainer.strategy.root_device.type == "cuda"
         )
         # Binarized MNIST is binary already: redrawing it would change nothing but cost time.
-        dynamic = shuffle and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
+        dynamic = train and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
         # Ranks of a multi-GPU run draw different binarizations.
         transform = BatchTransform(dynamic=dynamic, seed=derive_seed(self.hparams.seed, rank))
         dataset = dataset or self.datasets[split]
-        sampler = EpochShuffle(dataset, transform, world, rank, self.hparams.seed) if shuffle else None
+        sampler = EpochShuffle(dataset, transform, world, rank, self.hparams.seed) if train else None
         return DataLoader(
             dataset,
             batch_size=self.hparams.batch_size,

@@ -57,6 +57,15 @@ def natural_likelihood(name: str, binarize: str = "none") -> str:
     return "bernoulli" if name == "binarized_mnist" or binarize != "none" else "gaussian"
 
 
+def learns_sigma(name: str) -> bool:
+    """Whether the natural (Gaussian) decoder of data set `name` learns its σ.
+
+    The toy data (x = ±1) with a unit-σ decoder gains at most 0.5 nat from encoding x, less than the KL it
+    costs, so the latent would be ignored: there the decoder learns σ (per pixel).
+    """
+    return check_name(name) == "toy"
+
+
 def ensure_available(name: str, root: str | Path, splits: Iterable[str], download: bool) -> None:
     """Makes sure the files of the official `splits` of `name` are under `root`, downloading if allowed.
 
