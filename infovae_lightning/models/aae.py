@@ -6,6 +6,8 @@ With α=1, λ=1 (the preset) the objective is reconstruction + adversarial match
 Two optimisers with their own learning rates, stepped by hand (Lightning manual optimisation). As
 everywhere in Lightning, `trainer.global_step` (and so `trainer.max_steps`) counts optimizer steps: an
 AAE batch makes `disc_steps + 1` of them. Limit AAE runs by epochs or batches to compare with other models.
+Under DDP, each player's backward pass leaves the other's parameters without gradient, so the AAE needs
+`strategy=ddp_find_unused_parameters_true`.
 """
 
 from __future__ import annotations
@@ -52,11 +54,12 @@ class AdversarialAE(InfoVAE):
         ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
 
     def divergence(self, z: Tensor) -> Divergence:
-        fake = self.logits(z)
+        prior = self.sample_prior(z.shape[0])
+        fake = self.logits(self.global_batch(z))  # the global batch under DDP
         # Non-saturating encoder loss: −E_q log σ(d(z)).
         value = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
         with torch.no_grad():
-            real = self.logits(self.sample_prior(z.shape[0]))
+            real = self.logits(self.global_batch(prior))
             # With the optimal discriminator, log 2 + ½E_p log σ(d) + ½E_q log(1−σ(d)) = JS(p‖q).
             js = math.log(2) + 0.5 * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
         return Divergence(value, js)

@@ -136,8 +136,25 @@ class InfoVAE(L.LightningModule):
         return self.decoder.mean(self.sample_prior(n))
 
     def divergence(self, z: Tensor) -> Divergence | None:
-        """D(q(z)‖p(z)) estimated from a batch of posterior samples; subclasses define it."""
+        """D(q(z)‖p(z)) estimated from this process's batch of posterior samples; subclasses define it.
+
+        Under DDP an estimator works on the global batch: `global_batch(z)`, and prior samples gathered the
+        same way, so that every process computes the same D.
+        """
         return None
+
+    def global_batch(self, t: Tensor) -> Tensor:
+        """`t` of every process concatenated in rank order; this process's `t` when it is the only one.
+
+        Batch statistics such as MMD must see the global batch, or W processes × batch B would train another
+        objective than 1 process × batch WB. The gather keeps the autograd graph: every process computes D
+        and its gradient for every shard, the gather's backward sums those into each process's own shard
+        (W times the gradient of D), and DDP's mean of the parameter gradients over the W processes is then
+        exactly the gradient of D on the whole batch (tests/test_ddp_divergence.py checks it).
+        """
+        if self._trainer is None or self.trainer.world_size == 1:
+            return t
+        return self.all_gather(t, sync_grads=t.requires_grad and torch.is_grad_enabled()).flatten(0, 1)
 
     def terms(self, x: Tensor) -> Terms:
         q = self.encoder(x)

@@ -17,7 +17,8 @@ from infovae_lightning.models.base import Divergence, InfoVAE
 class MMDVAE(InfoVAE):
     """Args beyond `InfoVAE`: the MMD kernel (`gaussian`, `rbf`, `imq`), its `bandwidth` (rbf only),
     the `estimator` (`biased` V-statistic as the authors, or `unbiased` U-statistic), how squared
-    distances are computed (`matmul` or `cdist`), and `prior_samples` (default: the batch size)."""
+    distances are computed (`matmul` or `cdist`), and `prior_samples` (default: the batch size; per process
+    under DDP)."""
 
     def __init__(
         self,
@@ -36,5 +37,6 @@ class MMDVAE(InfoVAE):
         self.mmd = MMD(kernel=kernel, estimator=estimator, bandwidth=bandwidth, distance=distance)
 
     def divergence(self, z: Tensor) -> Divergence:
-        mmd = self.mmd(z, self.sample_prior(self.hparams.prior_samples or z.shape[0]))
+        prior = self.sample_prior(self.hparams.prior_samples or z.shape[0])
+        mmd = self.mmd(self.global_batch(z), self.global_batch(prior))  # the global batch under DDP
         return Divergence(mmd, mmd)

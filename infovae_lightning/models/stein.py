@@ -25,5 +25,5 @@ class SteinVAE(InfoVAE):
         self.stein = SteinDivergence(bandwidth=bandwidth)
 
     def divergence(self, z: Tensor) -> Divergence:
-        surrogate, ksd = self.stein(z)
+        surrogate, ksd = self.stein(self.global_batch(z))  # the global batch under DDP
         return Divergence(surrogate, ksd)
