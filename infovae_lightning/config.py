@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
 from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
+from infovae_lightning.loggers import job_name, sweep_group
+
+REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
 
 
 def wandb_offline() -> bool:
@@ -47,8 +51,15 @@ def register_resolvers() -> None:
         "infovae.likelihood": natural_likelihood,
         "infovae.learn_sigma": learns_sigma,
         "infovae.wandb_offline": wandb_offline,
+        "infovae.repo": lambda: str(REPO),
+        "infovae.wandb_group": sweep_group,
+        "infovae.wandb_name": job_name,
         "infovae.sub": lambda a, b: a - b,
         "infovae.domain": _classifier_domain,
+        # Each AAE player's backward pass leaves the other's parameters without gradient: DDP must be told.
+        "infovae.ddp_strategy": lambda target: (
+            "ddp_find_unused_parameters_true" if "AdversarialAE" in target else "ddp"
+        ),
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -36,6 +37,8 @@ from infovae_lightning.checkpoints import (
     saved_checkpoints,
 )
 from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
+from infovae_lightning.loggers import finish_runs, record_config
 from infovae_lightning.metrics import EvaluationCallback
 from infovae_lightning.preflight import load_data_early
 from infovae_lightning.summary import final_metrics, write_summary
@@ -95,6 +98,7 @@ def _resume_path(cfg: DictConfig, callbacks: list[Any]) -> str | None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model as `cfg` says; returns the summary's metrics."""
     # 1. Checks that write nothing: values, names, checkpoints, then the data files.
+    place_job(cfg)
     config = _resolve(cfg)
     datamodule = _build("data", cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -111,8 +115,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     # 2. The run.
     out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(config), out / "config.yaml")
+    if rank_zero_only.rank == 0:  # DDP ranks > 0 run this job too (see `jobs`), and write nothing of it
+        out.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(config), out / "config.yaml")
+    record_config(loggers, config)
     status, error = "failed", None
     metrics: dict[str, Any] = {}  # fit's and test's: `trainer.test` resets the trainer's metrics
     timing: dict[str, Any] = {}
@@ -152,16 +158,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 timing=timing,
                 **extra,
             )
-        _finish_wandb(loggers)
+        finish_runs(loggers, metrics, status)
+        wait_for_ranks(trainer)
     return metrics
-
-
-def _finish_wandb(loggers: list[Any]) -> None:
-    """Close the W&B run so the next job of a multirun starts its own (never reuse one across jobs)."""
-    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
-        import wandb
-
-        wandb.finish()
 
 
 def _forget_run_dir(out: Path) -> None:
@@ -175,7 +174,8 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     try:
-        metrics = run(cfg)
+        with isolated_job():
+            metrics = run(cfg)
     except InfoVAEError as error:
         # A user-fixable problem: one line that says what is wrong and how to fix it, no traceback.
         if hydra_cfg.mode == RunMode.MULTIRUN:

@@ -1,0 +1,85 @@
+"""Weights & Biases for sweeps: one run per job, grouped by sweep, that never blocks or fails training.
+
+The logger config (`conf/logger/wandb.yaml`) names each run after its job's overrides and groups the jobs of a
+multirun by sweep (`<task_name>/<sweep time>`), so `wandb sync` of an offline sweep shows it as one group.
+Offline mode is chosen when no API key is configured (`config.wandb_offline`), and `jobs.isolated_job` keeps
+that choice from leaking into the next job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+from lightning.pytorch.utilities import rank_zero_warn
+
+
+def sweep_group(task_name: str) -> str | None:
+    """`<task_name>/<sweep directory>` for a job of a multirun (the directory is the sweep's start time)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return f"{task_name}/{Path(HydraConfig.get().sweep.dir).name}"
+
+
+def job_name() -> str | None:
+    """The job's overrides, e.g. `latent_dim=5,model=mmd` (None without any: W&B then picks a name)."""
+    return HydraConfig.get().job.override_dirname or None if HydraConfig.initialized() else None
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's W&B logger, for jobs that run one after another in one process and on flaky networks:
+
+    - a run left open by an earlier job is finished, never reused (Lightning would log into it);
+    - when W&B cannot start online (no network, a server error), it logs offline with a warning rather than
+      failing the job; `wandb sync <save_dir>/wandb/offline-run-*` uploads it later.
+    """
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self._experiment is None:
+            import wandb
+
+            if wandb.run is not None:
+                wandb.finish()
+            try:
+                return super().experiment
+            except Exception as e:  # wandb.init failed: W&B is unreachable or refused the run
+                rank_zero_warn(
+                    f"W&B could not start a run ({type(e).__name__}: {e}); logging offline instead"
+                )
+                self._offline = True
+                self._wandb_init["mode"] = "offline"
+                self._experiment = None
+        return super().experiment
+
+
+def _runs(loggers: list[Any]) -> list[Any]:
+    return [lg.experiment for lg in loggers if isinstance(lg, LightningWandbLogger)]
+
+
+def record_config(loggers: list[Any], config: dict[str, Any]) -> None:
+    """Adds the resolved config to the W&B run (Lightning logs only the model's and data's arguments)."""
+    for run in _runs(loggers):
+        _safely(lambda run=run: run.config.update({"resolved": config}, allow_val_change=True))
+
+
+def finish_runs(loggers: list[Any], metrics: dict[str, Any], status: str) -> None:
+    """Puts the final metrics and status in each W&B run's summary, then closes it (also on failure)."""
+    for run in _runs(loggers):
+        _safely(lambda run=run: run.summary.update({**metrics, "status": status}))
+    if any(isinstance(lg, LightningWandbLogger) for lg in loggers):
+        import wandb
+
+        _safely(lambda: wandb.finish(exit_code=0 if status == "completed" else 1))
+
+
+def _safely(action: Any) -> None:
+    try:
+        action()
+    except Exception as e:  # logging must never fail the run
+        rank_zero_warn(f"W&B: {type(e).__name__}: {e}")
