@@ -34,14 +34,16 @@ def wandb_records(path: Path) -> list[wandb_internal_pb2.Record]:
 
 def offline_run(job: Path) -> dict:
     (log,) = (job / "wandb").glob("offline-run-*/run-*.wandb")
-    run, config = None, {}
+    run, config, summary = None, {}, {}
     for record in wandb_records(log):
         if record.WhichOneof("record_type") == "run":
             run = record.run
         elif record.WhichOneof("record_type") == "config":
             config |= {item.key: json.loads(item.value_json) for item in record.config.update}
+        elif record.WhichOneof("record_type") == "summary":
+            summary |= {item.key: json.loads(item.value_json) for item in record.summary.update}
     assert run is not None
-    return {"group": run.run_group, "name": run.display_name, "job_type": run.job_type, "config": config}
+    return {"group": run.run_group, "name": run.display_name, "config": config, "summary": summary}
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -91,6 +93,8 @@ def test_ddp_jobs_of_a_multirun_with_wandb_offline(tmp_path: Path) -> None:
         assert run["name"].startswith(f"data.toy_size=400,latent_dim={latent_dim},logger=wandb,")
         assert run["config"]["resolved"]["latent_dim"] == latent_dim
         assert run["config"]["latent_dim"] == latent_dim  # the model's hyperparameters
+        assert run["summary"]["status"] == "completed"
+        assert run["summary"]["val/loss"] == summary["metrics"]["val/loss"]
         groups.add(run["group"])
     assert groups == {f"train/{sweep.name}"}
     assert processes_mentioning(str(sweep)) == []  # no rank left behind
