@@ -27,7 +27,9 @@ def sweep_group(task_name: str) -> str | None:
 
 def job_name() -> str | None:
     """The job's overrides, e.g. `latent_dim=5,model=mmd` (None without any: W&B then picks a name)."""
-    return HydraConfig.get().job.override_dirname or None if HydraConfig.initialized() else None
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().job.override_dirname or None
 
 
 class WandbLogger(LightningWandbLogger):
