@@ -6,8 +6,24 @@ import os
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def compose_config(overrides: list[str], output_dir: Path | None = None, hydra: bool = False) -> DictConfig:
+    """`conf/train.yaml` composed with `overrides`, as `train.py` would; `output_dir` stands in for the run
+    directory Hydra would make; `hydra=True` keeps the `hydra` node (launcher, sweeper)."""
+    from infovae_lightning.train import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=hydra)
+    if output_dir is not None:
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
 
 
 def shared_data_dir() -> Path:

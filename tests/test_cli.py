@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from test_robustness import compose_run
+from conftest import compose_config
 
 from infovae_lightning.checkpoints import load_model, read_checkpoint
 from infovae_lightning.cli import main
@@ -117,9 +117,9 @@ def test_hydra_and_cli_checkpoints_are_interchangeable(fitted: Path, tmp_path: P
     # A CLI checkpoint resumed by train.py, and fine-tuned by it...
     cli_ckpt = fitted / "checkpoints" / "last.ckpt"
     common = ["data.toy_size=400", "data.val_size=100", "metrics=none", "logger=none", "trainer.max_epochs=3"]
-    resumed = run(compose_run([*common, f"ckpt_path={cli_ckpt}"], tmp_path / "resumed"))
+    resumed = run(compose_config([*common, f"ckpt_path={cli_ckpt}"], tmp_path / "resumed"))
     assert "val/loss" in resumed
-    run(compose_run([*common, f"model.init_from={cli_ckpt}", "model.lam=10"], tmp_path / "tuned"))
+    run(compose_config([*common, f"model.init_from={cli_ckpt}", "model.lam=10"], tmp_path / "tuned"))
     hydra_ckpt = tmp_path / "tuned" / "checkpoints" / "last.ckpt"
     assert read_checkpoint(hydra_ckpt).hparams["lam"] == 10.0
     # ...and a train.py checkpoint tested and predicted by the CLI.

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import compose_config
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -16,15 +15,6 @@ from infovae_lightning.train import CONFIG_DIR
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
 DATA = ["toy", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]
 NETS = ["mlp", "conv"]
-
-
-def _compose(overrides: list[str], tmp_path=None):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    if tmp_path is not None:
-        cfg.paths.output_dir = str(tmp_path)
-    return cfg
 
 
 def test_config_groups_are_all_tested() -> None:
@@ -37,7 +27,7 @@ def test_config_groups_are_all_tested() -> None:
 
 @pytest.mark.parametrize(("model", "data", "net"), list(itertools.product(MODELS, DATA, NETS)))
 def test_every_combination_composes_and_builds(model: str, data: str, net: str, tmp_path) -> None:
-    cfg = _compose([f"model={model}", f"data={data}", f"net={net}"], tmp_path)
+    cfg = compose_config([f"model={model}", f"data={data}", f"net={net}"], tmp_path)
     OmegaConf.resolve(cfg)
     assert cfg.model.latent_dim == cfg.latent_dim
     if data == "toy" and net == "conv":
@@ -57,7 +47,7 @@ def test_every_combination_composes_and_builds(model: str, data: str, net: str, 
 @pytest.mark.parametrize("trainer", ["default", "cpu"])
 def test_trainer_logger_callbacks_instantiate(logger: str, trainer: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    cfg = _compose([f"logger={logger}", f"trainer={trainer}"], tmp_path)
+    cfg = compose_config([f"logger={logger}", f"trainer={trainer}"], tmp_path)
     loggers = [instantiate(node) for node in (cfg.logger or {}).values()]
     callbacks = [instantiate(node) for node in cfg.callbacks.values()]
     trainer_obj = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -66,7 +56,8 @@ def test_trainer_logger_callbacks_instantiate(logger: str, trainer: str, tmp_pat
 
 
 def test_presets_have_the_papers_weights() -> None:
-    weights = {m: (_compose([f"model={m}"]).model.alpha, _compose([f"model={m}"]).model.lam) for m in MODELS}
+    presets = {m: compose_config([f"model={m}"]).model for m in MODELS}
+    weights = {m: (preset.alpha, preset.lam) for m, preset in presets.items()}
     assert weights == {
         "elbo": (0.0, 1.0),
         "beta": (-3.0, 4.0),
@@ -74,13 +65,13 @@ def test_presets_have_the_papers_weights() -> None:
         "stein": (0.0, 1000.0),
         "aae": (1.0, 1.0),
     }
-    beta = _compose(["model=beta", "model.lam=0.5"]).model
+    beta = compose_config(["model=beta", "model.lam=0.5"]).model
     assert (beta.alpha, beta.lam) == (0.5, 0.5)
-    assert _compose(["model=aae", "model.alpha=0.5", "model.lam=3"]).model.alpha == 0.5
+    assert compose_config(["model=aae", "model.alpha=0.5", "model.lam=3"]).model.alpha == 0.5
 
 
 def test_experiment_toy_composes() -> None:
-    cfg = _compose(["experiment=toy"])
+    cfg = compose_config(["experiment=toy"])
     assert (cfg.data.name, cfg.latent_dim, cfg.model.lam) == ("toy", 1, 500.0)
 
 
@@ -99,7 +90,7 @@ def test_experiment_toy_composes() -> None:
 )
 def test_typos_and_wrong_types_fail_at_composition(override: str, named: str) -> None:
     with pytest.raises(Exception) as info:
-        OmegaConf.resolve(_compose([override]))
+        OmegaConf.resolve(compose_config([override]))
     assert info.type.__name__ in ("ConfigCompositionException", "ValidationError", "MissingConfigException")
     # The message names what was wrong (Hydra may chain the detail as the cause).
     assert named in f"{info.value} {info.value.__cause__}"
@@ -120,29 +111,29 @@ METRIC_CLASSES = {
 def test_metric_presets_compose_and_instantiate_as_callbacks(tmp_path) -> None:
     options = sorted(p.stem for p in (CONFIG_DIR / "metrics").glob("*.yaml"))
     assert options == sorted(METRIC_OPTIONS + ["default", "paper", "none"])
-    default = _compose([], tmp_path)
+    default = compose_config([], tmp_path)
     assert set(default.metrics) == {"mmd_full", "logdet", "latent_usage", "nll_is", "pictures"}
-    paper = _compose(["data=mnist", "metrics=paper"], tmp_path)
+    paper = compose_config(["data=mnist", "metrics=paper"], tmp_path)
     assert set(paper.metrics) == set(METRIC_OPTIONS)
     assert paper.metrics.nll_is.num_samples == 5000
     assert paper.metrics.class_dist.classifier == "classifiers/mnist_digits.pt"
     for name, node in paper.metrics.items():
         callback = instantiate(node)  # nothing is loaded before setup
         assert type(callback).__name__ == METRIC_CLASSES[name]
-    assert not _compose(["metrics=none"]).get("metrics")
-    chosen = _compose(["metrics=[nll_is,logdet]", "metrics.nll_is.num_samples=50"], tmp_path)
+    assert not compose_config(["metrics=none"]).get("metrics")
+    chosen = compose_config(["metrics=[nll_is,logdet]", "metrics.nll_is.num_samples=50"], tmp_path)
     assert set(chosen.metrics) == {"nll_is", "logdet"} and chosen.metrics.nll_is.num_samples == 50
 
 
 def test_binarized_mnist_evaluates_class_aware_metrics_on_labelled_mnist(tmp_path) -> None:
-    assert _compose(["data=mnist"]).eval_data is None  # labelled: its own splits
-    cfg = _compose(["data=binarized_mnist", f"data.root={tmp_path}", "metrics=paper"], tmp_path)
+    assert compose_config(["data=mnist"]).eval_data is None  # labelled: its own splits
+    cfg = compose_config(["data=binarized_mnist", f"data.root={tmp_path}", "metrics=paper"], tmp_path)
     assert cfg.eval_data.name == "mnist" and cfg.eval_data.binarize == "dynamic"
     assert cfg.eval_data.root == str(tmp_path)  # follows data.root
     probe = instantiate(cfg.metrics.semisup)
     assert probe.eval_data.dataset_name == "mnist"
     assert instantiate(cfg.metrics.mmd_full).eval_data is None  # the other metrics: the run's own data
-    offline = _compose(["data=binarized_mnist", "eval_data.source=test"])
+    offline = compose_config(["data=binarized_mnist", "eval_data.source=test"])
     assert offline.eval_data.source == "test"
 
 
@@ -155,7 +146,7 @@ def test_binarized_mnist_evaluates_class_aware_metrics_on_labelled_mnist(tmp_pat
     ],
 )
 def test_bad_metric_settings_fail_at_instantiation(override: str, message: str, tmp_path) -> None:
-    cfg = _compose([override], tmp_path)
+    cfg = compose_config([override], tmp_path)
     with pytest.raises(InstantiationException, match=message):
         for node in cfg.metrics.values():
             instantiate(node)

@@ -8,22 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import compose_config
 from hydra.utils import instantiate
 from test_train import check_job, job_dirs, run_train
 
 from infovae_lightning.config import REPO
-from infovae_lightning.train import CONFIG_DIR
 
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
 QUICK = ["trainer.max_epochs=1", "data.toy_size=300", "metrics=none", "trainer.enable_progress_bar=false"]
-
-
-def compose_with_hydra(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=overrides, return_hydra_config=True)
 
 
 def test_joblib_runs_jobs_side_by_side(tmp_path: Path) -> None:
@@ -56,25 +48,25 @@ def test_joblib_refuses_ddp(tmp_path: Path) -> None:
 
 
 def test_slurm_gives_each_device_a_task() -> None:
-    cfg = compose_with_hydra(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"])
+    cfg = compose_config(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4"], hydra=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 1)
     assert cfg.trainer.strategy == "ddp"
-    aae = compose_with_hydra(["trainer=ddp", "model=aae"])
+    aae = compose_config(["trainer=ddp", "model=aae"], hydra=True)
     assert aae.trainer.strategy == "ddp_find_unused_parameters_true"
 
 
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_every_job_of_every_sweep_composes_and_builds(sweep: str, tmp_path: Path) -> None:
-    base = compose_with_hydra([f"+sweeps={sweep}"])
+    base = compose_config([f"+sweeps={sweep}"], hydra=True)
     assert base.task_name == sweep and base.hydra.sweeper.params
     params = {key: str(values).split(",") for key, values in base.hydra.sweeper.params.items()}
     jobs = list(itertools.product(*params.values()))
     assert len(jobs) >= 12
     for values in jobs:
         overrides = [f"{key}={value}" for key, value in zip(params, values, strict=True)]
-        cfg = compose_with_hydra([f"+sweeps={sweep}", *overrides, f"data.root={tmp_path}"])
+        cfg = compose_config([f"+sweeps={sweep}", *overrides, f"data.root={tmp_path}"], hydra=True)
         cfg.paths.output_dir = str(tmp_path)
         model = instantiate(cfg.model, _convert_="all")
         assert model.hparams.latent_dim == cfg.latent_dim
@@ -94,7 +86,7 @@ def test_joblib_gives_each_job_its_own_gpu(monkeypatch) -> None:
 
     from infovae_lightning.jobs import place_job
 
-    cfg = compose_with_hydra(["hydra/launcher=joblib", "trainer=gpu"])
+    cfg = compose_config(["hydra/launcher=joblib", "trainer=gpu"], hydra=True)
     with open_dict(cfg):
         cfg.hydra.job.num = 5
     monkeypatch.setattr(HydraConfig.instance(), "cfg", None)  # restored after the test

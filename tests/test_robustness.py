@@ -14,15 +14,14 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from conftest import compose_config
 from test_train import ROOT, check_job, job_dirs, run_train
 
 from infovae_lightning.checkpoints import LatestCheckpoint
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.models import ELBOVAE, MMDVAE
-from infovae_lightning.train import CONFIG_DIR, run
+from infovae_lightning.train import run
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 TOY = {"input_shape": [1], "likelihood": {"name": "gaussian", "sigma": 1.0, "learn_sigma": True}}
@@ -44,14 +43,6 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
         trainer.fit(model, datamodule=InfoVAEDataModule("toy", toy_size=200))
         out[name] = tmp / name / "last.ckpt"
     return out
-
-
-def compose_run(overrides: list[str], out: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    cfg.paths.output_dir = str(out)
-    return cfg
 
 
 def truncated_mnist(offline: Path, dest: Path) -> Path:
@@ -109,7 +100,7 @@ def test_bad_input_is_one_clear_error_before_any_download_or_output(
         base = []  # the checkpoints are of the toy data
     out = tmp_path / "run"
     with pytest.raises(InfoVAEError) as error:
-        run(compose_run(base + overrides, out))
+        run(compose_config(base + overrides, out))
     assert message.format(**names) in str(error.value) and "\n" not in str(error.value)
     assert not out.exists()  # nothing written
     assert list(empty.iterdir()) == []  # nothing downloaded
