@@ -92,20 +92,26 @@ def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:
             raise CheckpointError(f"{ckpt.path} does not fit the {name}: {key} is {shapes}{cause}")
 
 
-def check_same_run(model: nn.Module, ckpt: Checkpoint, prefix: str = "model.") -> None:
-    """Resuming continues the saved run, so every hyperparameter must be the checkpoint's own. `prefix`: how
-    the entry point spells model keys ("model." for train.py)."""
-    check_fits(model, ckpt)
-    for key in sorted(model.hparams.keys() | ckpt.hparams.keys()):
-        if key in NOT_COMPARED:
-            continue
-        ours, theirs = model.hparams.get(key), ckpt.hparams.get(key)
-        if ours != theirs:
+def check_resumable(
+    values: dict[str, Any], ckpt: Checkpoint, prefix: str = "model.", resuming: str | None = None
+) -> None:
+    """Resuming continues the saved run, so each of `values` (hyperparameters) must be the checkpoint's own.
+    `prefix`: how the entry point spells model keys ("model." for train.py, "--model." for the CLI);
+    `resuming`: how it names the resume in the message."""
+    resuming = resuming or f"resuming {ckpt.path} continues that run"
+    for key in sorted(values):
+        if key not in NOT_COMPARED and values[key] != ckpt.hparams.get(key):
             raise CheckpointError(
-                f"resuming {ckpt.path} continues that run, but {prefix}{key}={ours!r} differs from its "
-                f"{theirs!r}; to start a new run from its weights with new values, use "
+                f"{resuming}, but {prefix}{key}={values[key]!r} differs from its "
+                f"{ckpt.hparams.get(key)!r}; to start a new run from its weights with new values, use "
                 f"{prefix}init_from={ckpt.path}"
             )
+
+
+def check_same_run(model: nn.Module, ckpt: Checkpoint) -> None:
+    """The checkpoint fits `model`, and every hyperparameter of `model` is the checkpoint's own."""
+    check_fits(model, ckpt)
+    check_resumable({key: model.hparams.get(key) for key in model.hparams.keys() | ckpt.hparams.keys()}, ckpt)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> Checkpoint:

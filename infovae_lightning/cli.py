@@ -31,10 +31,10 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from infovae_lightning.checkpoints import (
-    NOT_COMPARED,
     Checkpoint,
     LatestCheckpoint,
     check_fits,
+    check_resumable,
     class_path,
     import_class,
     read_checkpoint,
@@ -120,24 +120,16 @@ class InfoVAECLI(LightningCLI):
         if given_class and import_class(given_class) is not import_class(ckpt.model_class):
             raise CheckpointError(f"{ckpt.path} holds a {ckpt.class_name}, not the --model {given_class}")
         if ckpt_path:
-            init_args = self._resumed(ckpt, given)
+            # The checkpoint's values, none of them changed.
+            lead = f"--ckpt_path {ckpt.path} continues that run with its own hyperparameters"
+            check_resumable(given, ckpt, prefix="--model.", resuming=lead)
+            init_args = {**ckpt.hparams, "init_from": given.get("init_from")}
         else:
             # Fine-tune: the values given now win; what to freeze is a choice of this run, not inherited.
             init_args = {**ckpt.hparams, "freeze": None, **given}
         model = {"class_path": ckpt.model_class, "init_args": init_args}
         self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
         self.from_checkpoint = ckpt
-
-    @staticmethod
-    def _resumed(ckpt: Checkpoint, given: dict[str, Any]) -> dict[str, Any]:
-        for key, value in given.items():
-            if key not in NOT_COMPARED and value != ckpt.hparams.get(key):
-                raise CheckpointError(
-                    f"--ckpt_path {ckpt.path} continues that run with its own hyperparameters, but "
-                    f"--model.{key}={value!r} differs from its {ckpt.hparams.get(key)!r}; to start a new run "
-                    f"from its weights with new values, use --model.init_from={ckpt.path}"
-                )
-        return {**ckpt.hparams, "init_from": given.get("init_from")}
 
     def before_instantiate_classes(self) -> None:
         if not self.subcommand:
@@ -181,9 +173,8 @@ class InfoVAECLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         if not self.subcommand:
             return
-        init_from = self.model.hparams.init_from
-        if self.subcommand == "fit" and init_from and not self.config.fit.get("ckpt_path"):
-            check_fits(self.model, read_checkpoint(init_from))
+        if self.subcommand == "fit" and self.model.hparams.init_from and not self.config.fit.get("ckpt_path"):
+            check_fits(self.model, self.from_checkpoint)  # read while parsing (`_parse_ckpt_path`)
         # Missing, corrupt or truncated data files are reported before the loggers write anything.
         load_data_early(self.datamodule, self.subcommand)
 

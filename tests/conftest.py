@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,19 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(script: Path, *args: str, cwd: Path) -> None:
+    """`python <script> <args>` in a fresh process (one thread, warnings off); fails the test on an error."""
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def compose_config(overrides: list[str], output_dir: Path | None = None, hydra: bool = False) -> DictConfig:

@@ -30,7 +30,9 @@ def toy_data(**kwargs) -> InfoVAEDataModule:
     return InfoVAEDataModule("toy", toy_size=400, val_size=100, batch_size=50, **kwargs)
 
 
-def fit(model: L.LightningModule, tmp_path: Path, epochs: int = 1, **kwargs) -> L.Trainer:
+def fit(
+    model: L.LightningModule, tmp_path: Path, epochs: int = 1, extra: list[L.Callback] = (), **kwargs
+) -> L.Trainer:
     trainer = L.Trainer(
         max_epochs=epochs,
         default_root_dir=tmp_path,
@@ -38,6 +40,7 @@ def fit(model: L.LightningModule, tmp_path: Path, epochs: int = 1, **kwargs) -> 
             ModelCheckpoint(dirpath=tmp_path / "checkpoints", monitor="val/loss"),
             LatestCheckpoint(dirpath=tmp_path / "checkpoints"),
             BatchSeeding(0),
+            *extra,
         ],
         logger=False,
         enable_progress_bar=False,
@@ -78,15 +81,7 @@ def test_fine_tuning_starts_from_the_weights_and_uses_the_new_values(trained: Pa
             seen["decoder"] = [p.detach().clone() for p in pl_module.decoder.parameters()]
             seen["optimizer_state"] = dict(trainer.optimizers[0].state)
 
-    trainer = L.Trainer(
-        max_epochs=1,
-        default_root_dir=tmp_path,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[Spy(), LatestCheckpoint(dirpath=tmp_path / "ck")],
-    )
-    trainer.fit(model, datamodule=toy_data())
+    trainer = fit(model, tmp_path, extra=[Spy()])
     # It started from the checkpoint's weights, with a fresh optimizer.
     for ours, theirs in zip(seen["decoder"], original.decoder.parameters(), strict=True):
         assert torch.equal(ours, theirs)

@@ -3,12 +3,10 @@ process × batch 16 trains (the same D and, after DDP's averaging, the same grad
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,15 +16,7 @@ def test_two_processes_train_the_single_process_objective(tmp_path: Path) -> Non
     runs = {}
     for devices in (1, 2):
         out = tmp_path / f"ddp_{devices}.pt"
-        proc = subprocess.run(
-            [sys.executable, str(script), str(devices), str(out)],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        run_script(script, str(devices), str(out), cwd=tmp_path)
         runs[devices] = torch.load(out, weights_only=True)
     assert (runs[1]["world_size"], runs[2]["world_size"]) == (1, 2)
     for model, one in runs[1]["results"].items():

@@ -29,6 +29,7 @@ def test_joblib_runs_jobs_side_by_side(tmp_path: Path) -> None:
         f"hydra.sweep.dir={sweep}",
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout  # the jobs ran in joblib's worker processes
     targets = [check_job(job)["config"]["model"]["_target_"] for job in job_dirs(sweep)]
     assert targets == ["infovae_lightning.models.ELBOVAE", "infovae_lightning.models.MMDVAE"]
 

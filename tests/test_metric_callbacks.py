@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from conftest import run_script
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.metrics import (
@@ -140,15 +138,7 @@ def test_ddp_with_two_processes_gives_the_single_process_values(tmp_path: Path, 
     results = {}
     for devices in (1, 2):
         out = tmp_path / f"metrics_{devices}.json"
-        proc = subprocess.run(
-            [sys.executable, str(script), str(offline_data), str(devices), str(out)],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
+        run_script(script, str(offline_data), str(devices), str(out), cwd=tmp_path)
         results[devices] = json.loads(out.read_text())
     one, two = results[1], results[2]
     assert (one.pop("world_size"), two.pop("world_size")) == (1, 2)
