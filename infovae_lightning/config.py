@@ -82,6 +82,16 @@ class ConvNetConf:
     fc: int = 1024
 
 
+@dataclass
+class PixelCNNNetConf:
+    name: str = "pixelcnn"
+    channels: list[int] = field(default_factory=lambda: [64, 128])  # the conv encoder's
+    fc: int = 1024
+    pixel_layers: int = 5  # the decoder: gated layers, feature maps, kernel size
+    pixel_channels: int = 32
+    pixel_kernel: int = 5
+
+
 # --- models (group `model`) -------------------------------------------------------------------------------
 
 
@@ -196,6 +206,7 @@ def register_schemas() -> None:
     for group, name, node in [
         ("schema/net", "mlp", MLPNetConf),
         ("schema/net", "conv", ConvNetConf),
+        ("schema/net", "pixelcnn", PixelCNNNetConf),
         ("schema/model", "elbo", ELBOConf),
         ("schema/model", "mmd", MMDConf),
         ("schema/model", "stein", SteinConf),

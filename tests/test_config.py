@@ -14,7 +14,7 @@ from infovae_lightning.train import CONFIG_DIR
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
 DATA = ["toy", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]
-NETS = ["mlp", "conv"]
+NETS = ["mlp", "conv", "pixelcnn"]
 
 
 def test_config_groups_are_all_tested() -> None:
@@ -32,6 +32,10 @@ def test_every_combination_composes_and_builds(model: str, data: str, net: str, 
     assert cfg.model.latent_dim == cfg.latent_dim
     if data == "toy" and net == "conv":
         with pytest.raises(InstantiationException, match="conv net needs"):
+            instantiate(cfg.model, _convert_="all")
+        return
+    if net == "pixelcnn" and data in ("toy", "cifar10"):  # not binary images
+        with pytest.raises(InstantiationException, match="pixelcnn decoder models binary images"):
             instantiate(cfg.model, _convert_="all")
         return
     module = instantiate(cfg.model, _convert_="all")

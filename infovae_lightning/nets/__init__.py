@@ -12,8 +12,14 @@ from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
 from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
 from infovae_lightning.nets.likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from infovae_lightning.nets.mlp import MLP
+from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
 
-NETS = ("mlp", "conv")
+NETS = ("mlp", "conv", "pixelcnn")
+PIXELCNN_KEYS = (
+    "pixel_layers",
+    "pixel_channels",
+    "pixel_kernel",
+)  # the decoder's; the rest: the conv encoder
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
@@ -24,7 +30,9 @@ def _networks(
     name = spec.pop("name")
     if name == "mlp":
         return MLP(in_shape, out_shape, hidden=spec.pop("hidden"), **spec)
-    if name == "conv":
+    if name == "conv" or (name == "pixelcnn" and encode):
+        for key in PIXELCNN_KEYS:
+            spec.pop(key, None)
         return (ConvEncoder if encode else ConvDecoder)(in_shape, out_shape, **spec)
     raise ValueError(f"unknown net {name!r}; choose one of {', '.join(NETS)}")
 
@@ -50,6 +58,14 @@ def build_decoder(
     net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, likelihood: Mapping[str, Any]
 ) -> Decoder:
     spec = dict(likelihood)
+    if net["name"] == "pixelcnn":
+        if spec["name"] != "bernoulli":
+            raise ValueError(
+                "the pixelcnn decoder models binary images (Bernoulli likelihood): use data=binarized_mnist "
+                f"or data.binarize=dynamic, not a {spec['name']} likelihood"
+            )
+        sizes = {key.removeprefix("pixel_"): net[key] for key in PIXELCNN_KEYS if key in net}
+        return PixelCNNDecoder(input_shape, latent_dim, **sizes)
     lik = build_likelihood(spec.pop("name"), input_shape, **spec)
     return FactorizedDecoder(_networks(net, (latent_dim,), input_shape, False), lik)
 
@@ -60,6 +76,7 @@ __all__ = [
     "ConvDecoder",
     "Decoder",
     "FactorizedDecoder",
+    "PixelCNNDecoder",
     "GaussianEncoder",
     "Posterior",
     "Likelihood",
