@@ -42,6 +42,7 @@ from infovae_lightning.checkpoints import (
 from infovae_lightning.data import InfoVAEDataModule, input_shape, learns_sigma, natural_likelihood
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
+from infovae_lightning.nets import DEFAULT_COMPONENTS
 from infovae_lightning.predict import PredictionWriter
 from infovae_lightning.preflight import load_data_early
 from infovae_lightning.seeding import BatchSeeding
@@ -142,7 +143,7 @@ class InfoVAECLI(LightningCLI):
         data = config.data
         try:
             shape = list(input_shape(data.name))
-            likelihood = natural_likelihood(data.name, data.binarize)
+            likelihood = natural_likelihood(data.name, data.binarize, config.model.init_args.net["name"])
         except ValueError as e:
             raise ConfigError(f"data: {e}") from None
         args = config.model.init_args
@@ -155,6 +156,7 @@ class InfoVAECLI(LightningCLI):
                     "name": likelihood,
                     "sigma": 1.0,
                     "learn_sigma": learns_sigma(data.name),
+                    "components": DEFAULT_COMPONENTS,
                 }
         elif list(args.input_shape) != shape:
             raise CheckpointError(

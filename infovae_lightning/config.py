@@ -18,6 +18,7 @@ from omegaconf import II, MISSING, OmegaConf
 
 from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
 from infovae_lightning.loggers import job_name, sweep_group
+from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
 
@@ -88,7 +89,7 @@ class PixelCNNNetConf:
     channels: list[int] = field(default_factory=lambda: [64, 128])  # the conv encoder's
     fc: int = 1024
     pixel_layers: int = 5  # the decoder: gated layers, feature maps, kernel size
-    pixel_channels: int = 32
+    pixel_channels: int = 16
     pixel_kernel: int = 5
 
 
@@ -97,10 +98,12 @@ class PixelCNNNetConf:
 
 @dataclass
 class LikelihoodConf:
-    # bernoulli for binary data, gaussian otherwise: derived from the data set unless overridden.
-    name: str = "${infovae.likelihood:${data.name},${data.binarize}}"
+    # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
+    # data set and net unless overridden.
+    name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
     sigma: float = 1.0  # gaussian only: fixed σ, or the initial value when learn_sigma
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
+    components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 
 
 @dataclass

@@ -49,12 +49,15 @@ def input_shape(name: str) -> tuple[int, ...]:
     return DATASET_SHAPES[check_name(name)]
 
 
-def natural_likelihood(name: str, binarize: str = "none") -> str:
-    """ "bernoulli" for binary data (binarized MNIST, or any data set binarized), else "gaussian"."""
+def natural_likelihood(name: str, binarize: str = "none", net: str = "mlp") -> str:
+    """ "bernoulli" for binary data (binarized MNIST, or any data set binarized); otherwise "gaussian", or,
+    under an autoregressive decoder (net pixelcnn, which needs discrete pixels), "logistic_mixture"."""
     check_name(name)
     if binarize not in BINARIZE_MODES:
         raise ValueError(f"unknown binarize mode {binarize!r}; choose one of {', '.join(BINARIZE_MODES)}")
-    return "bernoulli" if name == "binarized_mnist" or binarize != "none" else "gaussian"
+    if name == "binarized_mnist" or binarize != "none":
+        return "bernoulli"
+    return "logistic_mixture" if net == "pixelcnn" else "gaussian"
 
 
 def learns_sigma(name: str) -> bool:

@@ -74,8 +74,10 @@ class InfoVAE(L.LightningModule):
         input_shape: shape of one x, e.g. [1, 28, 28] (filled from the data config).
         alpha, lam: the paper's α and λ (see `infovae_lightning.objective`).
         net: network spec, {"name": "mlp", "hidden": [...]} or
-            {"name": "conv", "channels": [64, 128], "fc": 1024}.
-        likelihood: {"name": "bernoulli"} or {"name": "gaussian", "sigma": 1.0, "learn_sigma": false}.
+            {"name": "conv", "channels": [64, 128], "fc": 1024} or {"name": "pixelcnn", ...} (a conv encoder
+            and an autoregressive decoder, see `nets.pixelcnn`).
+        likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 1.0, "learn_sigma": false} or
+            {"name": "logistic_mixture", "components": 10} (8-bit images).
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.

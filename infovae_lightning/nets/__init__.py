@@ -11,6 +11,7 @@ from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
 from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
 from infovae_lightning.nets.likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS, DiscretizedLogisticMixture
 from infovae_lightning.nets.mlp import MLP
 from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
 
@@ -20,7 +21,8 @@ PIXELCNN_KEYS = (
     "pixel_channels",
     "pixel_kernel",
 )  # the decoder's; the rest: the conv encoder
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture")
+DISCRETE_LIKELIHOODS = ("bernoulli", "logistic_mixture")  # those an autoregressive decoder can use
 
 
 def _networks(
@@ -45,12 +47,19 @@ def build_encoder(
 
 
 def build_likelihood(
-    name: str, input_shape: Sequence[int], sigma: float = 1.0, learn_sigma: bool = False
+    name: str,
+    input_shape: Sequence[int],
+    sigma: float = 1.0,
+    learn_sigma: bool = False,
+    components: int = DEFAULT_COMPONENTS,
 ) -> Likelihood:
+    """`sigma` and `learn_sigma` belong to the Gaussian, `components` to the logistic mixture."""
     if name == "bernoulli":
         return BernoulliLikelihood()
     if name == "gaussian":
         return GaussianLikelihood(input_shape, sigma, learn_sigma)
+    if name == "logistic_mixture":
+        return DiscretizedLogisticMixture(input_shape, components)
     raise ValueError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
 
 
@@ -58,16 +67,17 @@ def build_decoder(
     net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, likelihood: Mapping[str, Any]
 ) -> Decoder:
     spec = dict(likelihood)
+    lik = build_likelihood(spec.pop("name"), input_shape, **spec)
+    params_shape = lik.params_shape(input_shape)
     if net["name"] == "pixelcnn":
-        if spec["name"] != "bernoulli":
+        if likelihood["name"] not in DISCRETE_LIKELIHOODS:
             raise ValueError(
-                "the pixelcnn decoder models binary images (Bernoulli likelihood): use data=binarized_mnist "
-                f"or data.binarize=dynamic, not a {spec['name']} likelihood"
+                "the pixelcnn decoder models discrete pixels: a bernoulli likelihood for binary images "
+                f"or logistic_mixture for 8-bit ones, not {likelihood['name']}"
             )
         sizes = {key.removeprefix("pixel_"): net[key] for key in PIXELCNN_KEYS if key in net}
-        return PixelCNNDecoder(input_shape, latent_dim, **sizes)
-    lik = build_likelihood(spec.pop("name"), input_shape, **spec)
-    return FactorizedDecoder(_networks(net, (latent_dim,), input_shape, False), lik)
+        return PixelCNNDecoder(input_shape, latent_dim, lik, **sizes)
+    return FactorizedDecoder(_networks(net, (latent_dim,), params_shape, False), lik)
 
 
 __all__ = [
@@ -82,9 +92,12 @@ __all__ = [
     "Likelihood",
     "BernoulliLikelihood",
     "GaussianLikelihood",
+    "DiscretizedLogisticMixture",
     "build_encoder",
     "build_decoder",
     "build_likelihood",
     "NETS",
     "LIKELIHOODS",
+    "DISCRETE_LIKELIHOODS",
+    "DEFAULT_COMPONENTS",
 ]

@@ -22,6 +22,10 @@ class Likelihood(nn.Module):
     def mean(self, params: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def params_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The shape of the decoder output that parametrises p(x) for x of `shape`: a value per pixel here."""
+        return tuple(shape)
+
 
 def _sum_event(t: Tensor) -> Tensor:
     return t.flatten(1).sum(1)

@@ -1,4 +1,4 @@
-"""A conditional gated PixelCNN decoder p(x|z) for binary images (van den Oord et al., 2016, "Conditional
+"""A conditional gated PixelCNN decoder p(x|z) (van den Oord et al., 2016, "Conditional
 Image Generation with PixelCNN Decoders"); InfoVAE's experiments use "a simplified version of the conditional
 PixelCNN" to show that a decoder this expressive lets the ELBO ignore z while InfoVAE keeps using it.
 
@@ -13,8 +13,8 @@ Each layer has two stacks, so the receptive field has no blind spot:
   layer (mask "A", which excludes x_i itself), up to the current pixel afterwards (mask "B").
 
 Both stacks use gated activations tanh(a)·σ(b), and z enters every layer as a per-channel bias of both gates.
-The output, from the horizontal stack, holds the Bernoulli logits of every pixel at once: log p(x|z) is one
-forward pass; sampling takes one pass per pixel (784 for MNIST), batched over the images.
+The output, from the horizontal stack, holds the likelihood's parameters of every pixel at once: log p(x|z) is
+one forward pass; sampling takes one pass per pixel (784 for MNIST), batched over the images.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infovae_lightning.nets.decoder import Decoder
+from infovae_lightning.nets.likelihoods import Likelihood
 
 
 def _gate(t: Tensor) -> Tensor:
@@ -62,18 +63,23 @@ class GatedLayer(nn.Module):
 
 
 class PixelCNNDecoder(Decoder):
-    """Gated conditional PixelCNN over binary images of `input_shape` (C, H, W), conditioned on z.
+    """Gated conditional PixelCNN over images of `input_shape` (C, H, W), conditioned on z.
+
+    The output parametrises `likelihood` at every pixel: Bernoulli logits for binary images, a discretized
+    logistic mixture for 8-bit ones (whose channels of one pixel are chained inside the likelihood, as in
+    PixelCNN++, so the masks only order the pixels).
 
     Args:
         layers: gated layers (the first one masked type A).
         channels: feature maps of each stack.
-        kernel: odd kernel size of the stacks.
+        kernel: odd kernel size of the stacks; each layer reaches kernel//2 rows further up.
     """
 
     def __init__(
         self,
         input_shape: Sequence[int],
         latent_dim: int,
+        likelihood: Likelihood,
         layers: int = 5,
         channels: int = 32,
         kernel: int = 3,
@@ -82,37 +88,40 @@ class PixelCNNDecoder(Decoder):
         if layers < 1 or channels < 1:
             raise ValueError(f"pixelcnn needs layers >= 1 and channels >= 1, got {layers} and {channels}")
         self.input_shape = tuple(int(s) for s in input_shape)
-        if len(self.input_shape) != 3 or self.input_shape[0] != 1:
-            raise ValueError(
-                f"the pixelcnn decoder models one-channel binary images, not shape {input_shape}"
-            )
-        in_channels = 1
+        if len(self.input_shape) != 3:
+            raise ValueError(f"the pixelcnn decoder models images (C, H, W), not shape {tuple(input_shape)}")
+        self.likelihood = likelihood
+        in_channels, params = self.input_shape[0], likelihood.params_shape(self.input_shape)[0]
         self.layers = nn.ModuleList(
             GatedLayer(in_channels if i == 0 else channels, channels, kernel, latent_dim, first=i == 0)
             for i in range(layers)
         )
         self.out = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, in_channels, 1)
+            nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(), nn.Conv2d(channels, params, 1)
         )
+        # Output row r depends on the input rows r − context … r only (kernel//2 rows up per layer, plus the
+        # vertical stack's one-row shift), so sampling row r needs only those rows.
+        self.context = layers * (kernel // 2) + 1
 
-    def logits(self, x: Tensor, z: Tensor) -> Tensor:
-        """The logit of p(x_i = 1 | x_<i, z) for every pixel i, in one pass: [batch, C, H, W]."""
+    def params(self, x: Tensor, z: Tensor) -> Tensor:
+        """The likelihood's parameters of p(x_i | x_<i, z) for every pixel i, in one pass: [B, P, H, W]."""
         v = h = x
         for layer in self.layers:
             v, h = layer(v, h, z)
         return self.out(h)
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
-        bce = F.binary_cross_entropy_with_logits(self.logits(x, z), x, reduction="none")
-        return -bce.flatten(1).sum(1)
+        return self.likelihood.log_prob(x, self.params(x, z))
 
     @torch.no_grad()
-    def sample(self, z: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Ancestral sampling, one pass per pixel in raster order, batched over z."""
+    def sample(self, z: Tensor) -> Tensor:
+        """Ancestral sampling in raster order, batched over z: one pass per pixel, each over the rows that
+        pixel can see (`context` rows) rather than the whole image."""
         x = torch.zeros(z.shape[0], *self.input_shape, device=z.device)
         _, height, width = self.input_shape
         for row in range(height):
+            top = max(0, row - self.context)
             for col in range(width):
-                p = torch.sigmoid(self.logits(x, z)[:, 0, row, col])
-                x[:, 0, row, col] = torch.bernoulli(p, generator=generator)
+                params = self.params(x[:, :, top : row + 1], z)[..., -1:, col : col + 1]
+                x[:, :, row : row + 1, col : col + 1] = self.likelihood.sample(params)
         return x
