@@ -84,7 +84,9 @@ def test_static_facts_need_no_data() -> None:
     assert natural_likelihood("mnist", "none") == natural_likelihood("cifar10", "none") == "gaussian"
     assert natural_likelihood("toy", "none") == "gaussian"
     # Under the autoregressive decoder, 8-bit images get the discretized logistic mixture; binary stay binary.
-    assert natural_likelihood("cifar10", "none", "pixelcnn") == natural_likelihood("mnist", "none", "pixelcnn")
+    assert natural_likelihood("cifar10", "none", "pixelcnn") == natural_likelihood(
+        "mnist", "none", "pixelcnn"
+    )
     assert natural_likelihood("mnist", "none", "pixelcnn") == "logistic_mixture"
     assert natural_likelihood("mnist", "dynamic", "pixelcnn") == "bernoulli"
     with pytest.raises(ValueError, match="unknown data set 'svhn'.*binarized_mnist"):
