@@ -67,7 +67,21 @@ def _build(key: str, node: Any, **kwargs: Any) -> Any:
 
 
 def _build_all(key: str, group: DictConfig | None) -> list[Any]:
-    return [_build(f"{key}.{name}", node) for name, node in (group or {}).items() if node is not None]
+    """Instantiate each entry of `group` (callbacks or metrics).
+
+    An entry without `_target_` holds options for an entry that is not selected: an experiment that tunes
+    `metrics.nll_is` leaves `{num_samples: 5000}` behind when the command line picks `metrics=[...]` without
+    nll_is. It is skipped with a warning instead of reaching the Trainer as a plain dict.
+    """
+    built = []
+    for name, node in (group or {}).items():
+        if node is None:
+            continue
+        if isinstance(node, DictConfig) and "_target_" not in node:
+            log.warning("%s.%s sets options but selects nothing (no _target_): ignored", key, name)
+            continue
+        built.append(_build(f"{key}.{name}", node))
+    return built
 
 
 def _resolve(cfg: DictConfig) -> dict[str, Any]:

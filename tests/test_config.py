@@ -10,7 +10,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from infovae_lightning.train import CONFIG_DIR
+from infovae_lightning.train import CONFIG_DIR, _build_all
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
 DATA = ["toy", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]
@@ -72,9 +72,31 @@ def test_presets_have_the_papers_weights() -> None:
     assert compose_config(["model=aae", "model.alpha=0.5", "model.lam=3"]).model.alpha == 0.5
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_composes_and_builds(name: str, tmp_path) -> None:
+    cfg = compose_config([f"experiment={name}"], tmp_path)
+    OmegaConf.resolve(cfg)
+    module = instantiate(cfg.model, _convert_="all")
+    metrics = _build_all("metrics", cfg.metrics)
+    assert all(hasattr(cb, "setup") for cb in metrics)  # callbacks, not leftover dicts
+    if module.hparams.get("deterministic"):  # a point-mass q(z|x) has no density for nll_is
+        assert "ImportanceSampledNLL" not in {type(cb).__name__ for cb in metrics}
+
+
 def test_experiment_toy_composes() -> None:
     cfg = compose_config(["experiment=toy"])
     assert (cfg.data.name, cfg.latent_dim, cfg.model.lam) == ("toy", 1, 500.0)
+
+
+def test_dropping_a_metric_that_the_experiment_tunes(caplog) -> None:
+    # The experiment sets metrics.nll_is.num_samples; without nll_is in the list that is a bare dict, which
+    # must not reach the Trainer as a "callback".
+    cfg = compose_config(["experiment=information_preference", "metrics=[latent_usage,mmd_full]"])
+    assert "_target_" not in cfg.metrics.nll_is
+    with caplog.at_level("WARNING"):
+        built = _build_all("metrics", cfg.metrics)
+    assert [type(cb).__name__ for cb in built] == ["LatentUsage", "FullMMD"]
+    assert "metrics.nll_is sets options but selects nothing" in caplog.text
 
 
 @pytest.mark.parametrize(
