@@ -6,6 +6,7 @@ resuming, evaluating and predicting from checkpoints.
     infovae fit --config <log dir>/config.yaml --ckpt_path <log dir>/checkpoints/last.ckpt           # resume
     infovae test --ckpt_path run.ckpt --data.name toy
     infovae predict --ckpt_path run.ckpt --data.name toy --data.predict_split val --prediction.path z.npz
+    infovae report multirun/<task>/<time>            # a sweep's report (infovae_lightning.report)
 
 How a checkpoint meets the command line (Lightning ≥ 2.5.5 silently lets a checkpoint's hyperparameters win
 over the command line; here nothing is silent):
@@ -47,6 +48,13 @@ from infovae_lightning.predict import PredictionWriter
 from infovae_lightning.preflight import load_data_early
 from infovae_lightning.seeding import BatchSeeding
 
+DESCRIPTION = (
+    "InfoVAE models with the Lightning CLI: fit, validate, test, predict. "
+    "Also: `infovae report <sweep dir> [--out DIR]` writes a sweep's report (report.md, report.csv, "
+    "figures); see `infovae report --help`."
+)
+REPORT = "report"  # not a Lightning subcommand: handled before LightningCLI parses anything
+
 
 def _as_dict(value: Any) -> Any:
     return value.as_dict() if isinstance(value, Namespace) else value
@@ -65,6 +73,7 @@ class InfoVAECLI(LightningCLI):
             seed_everything_default=0,
             # Parse errors are raised (not printed with the whole usage): `main` reports them in one line.
             parser_kwargs={
+                "description": DESCRIPTION,
                 "exit_on_error": False,
                 **{name: {"exit_on_error": False} for name in self.subcommands()},
             },
@@ -204,6 +213,14 @@ def _one_line(message: str) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """The `infovae` console script."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == [REPORT]:
+        from infovae_lightning.report.cli import main as report
+
+        status = report(argv[1:], prog="infovae report")
+        if status:
+            sys.exit(status)
+        return
     try:
         InfoVAECLI(args)
     except InfoVAEError as error:

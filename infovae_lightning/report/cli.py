@@ -1,0 +1,50 @@
+"""The command line of the report: `infovae report <sweep dir> [--out DIR]` (dispatched by `infovae`'s
+`main` before LightningCLI parses, as it is no Lightning subcommand) and
+`python -m infovae_lightning.report <sweep dir>`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from infovae_lightning.errors import InfoVAEError
+from infovae_lightning.report.build import build_report
+
+DESCRIPTION = (
+    "Report on a sweep (a Hydra multirun directory, multirun/<task>/<time>): a table of every job with its "
+    "overrides, status and final metrics; mean ± std over seeds grouped by model, latent dimension and the "
+    "other swept keys; metric curves; sample grids; for the toy data, the paper's Figure 1 per job. Writes "
+    "report.md, report.csv, groups.csv and PNG figures."
+)
+
+
+def parser(prog: str = "infovae report") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    p.add_argument("sweep", type=Path, help="the sweep directory, holding the job directories 0/, 1/, ...")
+    p.add_argument(
+        "--out", type=Path, default=None, help="where to write the report (default: <sweep>/report)"
+    )
+    p.add_argument(
+        "--toy-samples",
+        type=int,
+        default=5000,
+        help="samples per distribution in the toy figures (default: 5000)",
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m infovae_lightning.report") -> int:
+    args = parser(prog).parse_args(argv)
+    try:
+        report = build_report(args.sweep, args.out, toy_samples=args.toy_samples)
+    except InfoVAEError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    counts = ", ".join(
+        f"{n} {status}" for status, n in sorted(Counter(j.status for j in report.jobs).items())
+    )
+    print(f"{report.out / 'report.md'}: {len(report.jobs)} jobs ({counts}), {len(report.groups)} groups")
+    return 0

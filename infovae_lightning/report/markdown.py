@@ -1,0 +1,190 @@
+"""`report.md`: the jobs, the grouped results, the curves, Figure 1 for toy sweeps and the sample grids.
+
+Images are linked relative to the report, so the report folder can be viewed in place (an IDE, GitHub) and
+moved together with the sweep directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from infovae_lightning.report.collect import Job
+from infovae_lightning.report.tables import ALWAYS_GROUPED, fmt, natural_key, seed_of, split_of
+
+if TYPE_CHECKING:
+    from infovae_lightning.report.build import Report
+
+MAX_ERROR_CHARS = 300  # an error's traceback-free message is one line, but can name long paths
+
+
+def cell(text: object) -> str:
+    """Text that cannot break a Markdown table row."""
+    return str(text).replace("\n", " ").replace("|", "\\|")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def link(path: Path, start: Path) -> str:
+    return Path(os.path.relpath(path, start)).as_posix()
+
+
+def job_overrides(job: Job, swept: Sequence[str]) -> str:
+    """The overrides that tell this job from the others (all of them when nothing was swept)."""
+    given = job.override_values()
+    if not swept:
+        return " ".join(job.overrides)
+    return " ".join(f"{key}={given[key]}" for key in swept if key in given)
+
+
+def common_overrides(jobs: Sequence[Job], swept: Sequence[str]) -> list[str]:
+    first = next((job for job in jobs if job.overrides), None)
+    if first is None:
+        return []
+    return [item for item in first.overrides if item.partition("=")[0].lstrip("+") not in swept]
+
+
+def headline_split(report: Report) -> str:
+    """The split the jobs table shows: test when the sweep tested, otherwise val."""
+    splits = {split_of(metric) for metric in report.metrics}
+    return "test" if "test" in splits else "val"
+
+
+def render(report: Report) -> str:
+    jobs, out = report.jobs, report.out
+    counts = Counter(job.status for job in jobs)
+    lines = [f"# Sweep report: `{report.sweep}`", ""]
+    status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    data = sorted({job.data_name for job in jobs if job.data_name})
+    lines.append(f"{len(jobs)} jobs ({status}); data: {', '.join(data) or 'unknown'}.")
+    lines.append(
+        "Every final metric, at full precision, is in [report.csv](report.csv) (one row per job); the "
+        "grouped values are in [groups.csv](groups.csv)."
+    )
+    lines.append("")
+    if report.swept:
+        values = {
+            key: sorted({job.override_values().get(key, "—") for job in jobs}, key=natural_key)
+            for key in report.swept
+        }
+        swept = "; ".join(f"`{key}` = {', '.join(values[key])}" for key in report.swept)
+        lines += [f"Swept: {swept}.", ""]
+    common = common_overrides(jobs, report.swept)
+    if common:
+        lines += [f"Every job: `{' '.join(common)}`.", ""]
+    for note in report.notes:
+        lines += [f"> {note}", ""]
+
+    # --- every job ---------------------------------------------------------------------------------------
+    split = headline_split(report)
+    shown = [m for m in report.metrics if split_of(m) in (split, "toy")]
+    lines += ["## Jobs", ""]
+    lines += [f"Final values of the {split} metrics; the other splits are in report.csv.", ""]
+    has_errors = any(job.error for job in jobs)
+    header = ["job", "overrides", "status", "steps", *shown, *(["error"] if has_errors else [])]
+    rows = []
+    for job in jobs:
+        row: list[object] = [job.num, job_overrides(job, report.swept), job.status]
+        row += ["—" if job.global_step is None else job.global_step]
+        row += [fmt(job.metrics.get(metric)) for metric in shown]
+        if has_errors:
+            error = job.error or ""
+            row.append(error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "…")
+        rows.append(row)
+    lines += [*table(header, rows), ""]
+
+    # --- grouped ------------------------------------------------------------------------------------------
+    keys = report.keys
+    lines += [f"## Results by {', '.join(keys)}", ""]
+    lines += [
+        "Mean ± sample standard deviation (n − 1) over the seeds of each group; n counts the completed jobs "
+        "with a finite value (failed, interrupted and unfinished jobs are left out).",
+        "",
+    ]
+    splits: dict[str, list[str]] = {}
+    for metric in report.metrics:
+        splits.setdefault(split_of(metric), []).append(metric)
+    for name, metrics in splits.items():
+        lines += [f"### {name}", ""]
+        header = [*keys, "seeds", "completed", *metrics]
+        rows = []
+        for group in report.groups:
+            stats = [group.stat(metric) for metric in metrics]
+            row = [*group.values, ", ".join(group.seeds()), f"{len(group.completed)}/{len(group.jobs)}"]
+            rows.append(row + ["—" if stat is None else str(stat) for stat in stats])
+        lines += [*table(header, rows), ""]
+    if "toy/var_qz" in report.metrics:
+        lines += [
+            "`toy/var_qz` is Var q(z) of the aggregate posterior ½ q(z|x=−1) + ½ q(z|x=+1), computed by the "
+            "report from each job's last checkpoint (mean over latent dimensions; 1 for q(z) = p(z)).",
+            "",
+        ]
+
+    # --- curves ------------------------------------------------------------------------------------------
+    if report.curves:
+        lines += [
+            "## Curves",
+            "",
+            "Mean over the seeds of each group, ±1 std shaded, from csv/metrics.csv.",
+            "",
+        ]
+        for metric, path in report.curves.items():
+            lines += [f"![{metric}]({link(path, out)})", ""]
+
+    # --- Figure 1 ----------------------------------------------------------------------------------------
+    if report.toy_figures:
+        lines += toy_section(report)
+
+    # --- samples -----------------------------------------------------------------------------------------
+    with_images = [(job, job.images()) for job in jobs if job.completed]
+    with_images = [(job, images) for job, images in with_images if images]
+    if with_images:
+        lines += ["## Samples", "", "The latest picture of each kind written by each completed job.", ""]
+        for job, images in with_images:
+            lines += [f"### Job {job.num}: {job_overrides(job, report.swept)}", ""]
+            for kind, path in images.items():
+                lines += [f"![{kind}]({link(path, out)})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def toy_section(report: Report) -> list[str]:
+    """Figure 1 with the models side by side: one row per setting of the other keys and seed."""
+    by_num = {job.num: job for job in report.jobs}
+    keys = [key for key in report.keys if key != "model"]
+    models: list[str] = []
+    rows: dict[tuple[str, ...], dict[str, list[str]]] = {}
+    for num, path in report.toy_figures.items():
+        job = by_num[num]
+        model = job.model_name
+        if model not in models:
+            models.append(model)
+        # The values the jobs were given, not those their config resolved to: an ELBO and an MMD-VAE of one
+        # sweep differ in λ by their presets, and belong side by side all the same.
+        given = job.override_values()
+        setting = tuple(
+            f"{key}={report.group_of[num][key] if key in ALWAYS_GROUPED else given[key]}"
+            for key in keys
+            if key in ALWAYS_GROUPED or key in given
+        )
+        setting += (f"seed={seed_of(job)}",)
+        rows.setdefault(setting, {}).setdefault(model, []).append(f"![job {num}]({link(path, report.out)})")
+    lines = [
+        "## Toy problem (Figure 1)",
+        "",
+        "Left: q(z|x=−1), q(z|x=+1) and the prior p(z) = N(0, 1) (histograms of samples of the first "
+        "latent). Right: x ~ p(x|z) for z drawn from each of them. The ELBO pushes the two posteriors apart, "
+        "away from the prior; InfoVAE keeps their mixture close to p(z) (Proposition 1).",
+        "",
+    ]
+    body = [
+        [", ".join(setting), *(" ".join(cells.get(m, ["—"])) for m in models)]
+        for setting, cells in rows.items()
+    ]
+    return [*lines, *table(["setting", *models], body), ""]

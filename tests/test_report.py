@@ -1,0 +1,249 @@
+"""`infovae report <sweep dir>`: a real toy sweep (ELBO and MMD-VAE × 2 seeds, a few steps each) with one job
+whose summary.json is gone (killed or still running) and one that failed, reported by
+`python -m infovae_lightning.report`; and the grouping and statistics on hand-made jobs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_train import ROOT, run_train
+
+from infovae_lightning.report.collect import Job, read_history
+from infovae_lightning.report.tables import (
+    Stat,
+    group_jobs,
+    group_keys,
+    metric_names,
+    summarize,
+    swept_keys,
+)
+
+# Seconds per job on a CPU: 2 epochs of 2 batches on 200 toy points, the cheap metrics at every validation.
+QUICK = [
+    "latent_dim=1",
+    "trainer.max_epochs=2",
+    "data.toy_size=200",
+    "data.batch_size=100",
+    "trainer.log_every_n_steps=1",
+    "metrics=[mmd_full,logdet,latent_usage]",
+    "metrics.mmd_full.every_n_val_epochs=1",
+    "metrics.logdet.every_n_val_epochs=1",
+    "metrics.latent_usage.every_n_val_epochs=1",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infovae_lightning.report", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """Jobs 0-3: model=elbo,mmd × seed=0,1 (job 1's summary.json removed); job 4: a failed model.lam=-1."""
+    tmp = tmp_path_factory.mktemp("report")
+    sweep = tmp / "sweep"
+    proc = run_train("-m", "model=elbo,mmd", "seed=0,1", *QUICK, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep / "1" / "summary.json").unlink()  # as a job that is still running, or was killed, leaves it
+    failed = tmp / "failed"
+    proc = run_train("-m", "model=mmd", "model.lam=-1", *QUICK, f"hydra.sweep.dir={failed}")
+    assert proc.returncode != 0  # the sweep reports its failed job
+    shutil.copytree(failed / "0", sweep / "4")
+    proc = report(str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = "5 jobs (3 completed, 1 failed, 1 missing), 3 groups"
+    assert proc.stdout.strip() == f"{sweep / 'report' / 'report.md'}: {counts}"
+    return sweep
+
+
+def summary(sweep: Path, job: int) -> dict:
+    return json.loads((sweep / str(job) / "summary.json").read_text())
+
+
+def test_report_writes_markdown_csv_and_figures(sweep: Path) -> None:
+    out = sweep / "report"
+    for name in ["report.md", "report.csv", "groups.csv", "curve_val_loss.png", "curve_val_mmd_full.png"]:
+        assert (out / name).stat().st_size > 0, name
+    md = (out / "report.md").read_text()
+    assert "![val/loss](curve_val_loss.png)" in md
+    assert "![val/mmd_full](curve_val_mmd_full.png)" in md
+
+
+def test_csv_has_one_row_per_job_with_status_and_final_metrics(sweep: Path) -> None:
+    with (sweep / "report" / "report.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [row["job"] for row in rows] == ["0", "1", "2", "3", "4"]
+    statuses = [row["status"] for row in rows]
+    assert statuses == ["completed", "missing", "completed", "completed", "failed"]
+    assert [row["model"] for row in rows] == ["elbo", "elbo", "mmd", "mmd", "mmd"]
+    assert [row["seed"] for row in rows] == ["0", "1", "0", "1", ""]
+    assert "lam (λ) must be >= 0, got -1.0" in rows[4]["error"]
+    assert "no summary.json" in rows[1]["error"]
+    assert "model.lam=-1" in rows[4]["overrides"]
+    for row in rows:
+        if row["status"] != "completed":
+            assert row["val/loss"] == ""
+            continue
+        final = summary(sweep, int(row["job"]))
+        assert int(row["global_step"]) == final["global_step"] == 4
+        for metric, value in final["metrics"].items():
+            assert float(row[metric]) == value, (row["job"], metric)
+
+
+def test_grouped_table_has_mean_and_std_over_seeds(sweep: Path) -> None:
+    md = (sweep / "report" / "report.md").read_text()
+    # Job 4 overrides model.lam, so λ is a swept key; the other jobs take theirs from the resolved config.
+    assert "## Results by model, latent_dim, model.lam" in md
+    mmd_rows = [line for line in md.splitlines() if line.startswith("| mmd | 1 | 1000.0 | 0, 1 | 2/2 |")]
+    assert len(mmd_rows) >= 2  # one row in each split's table (val, toy, train)
+    with (sweep / "report" / "groups.csv").open() as f:
+        grouped = {(r["model"], r["model.lam"], r["metric"]): r for r in csv.DictReader(f)}
+    for metric in ("val/mmd_full", "val/loss", "val/logdet_cov_per_dim"):
+        values = [summary(sweep, job)["metrics"][metric] for job in (2, 3)]
+        mean, std = statistics.fmean(values), statistics.stdev(values)
+        assert f"{mean:.4g} ± {std:.4g} (n=2)" in md, metric
+        row = grouped[("mmd", "1000.0", metric)]
+        assert float(row["mean"]) == pytest.approx(mean, rel=1e-12)
+        assert float(row["std"]) == pytest.approx(std, rel=1e-12)
+        assert row["n"] == "2" and row["jobs"] == "2" and row["completed"] == "2"
+    # The ELBO group has one completed job of two: its value, n=1, no std.
+    elbo = summary(sweep, 0)["metrics"]["val/mmd_full"]
+    assert f"| elbo | 1 | 1.0 | 0, 1 | 1/2 | {elbo:.4g} (n=1) |" in md
+    assert grouped[("elbo", "1.0", "val/mmd_full")]["std"] == ""
+
+
+def test_missing_and_failed_jobs_are_listed(sweep: Path) -> None:
+    md = (sweep / "report" / "report.md").read_text()
+    jobs = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
+    assert "| model=elbo seed=1 | missing | — |" in jobs["| 1"]
+    assert "no summary.json" in jobs["| 1"]
+    assert "| model=mmd model.lam=-1 | failed | — |" in jobs["| 4"]
+    assert "lam (λ) must be >= 0, got -1.0" in jobs["| 4"]
+
+
+def test_toy_figure_and_var_qz(sweep: Path) -> None:
+    out = sweep / "report"
+    md = (out / "report.md").read_text()
+    assert "## Toy problem (Figure 1)" in md
+    for job in (0, 2, 3):
+        assert (out / f"toy_job{job}.png").stat().st_size > 10_000
+        assert f"![job {job}](toy_job{job}.png)" in md
+    assert not (out / "toy_job1.png").exists() and not (out / "toy_job4.png").exists()
+    # ELBO and MMD-VAE side by side, though their presets' λ differ (λ is swept because of job 4).
+    assert "| latent_dim=1, seed=0 | ![job 0](toy_job0.png) | ![job 2](toy_job2.png) |" in md
+    assert "| latent_dim=1, seed=1 | — | ![job 3](toy_job3.png) |" in md
+    with (out / "report.csv").open() as f:
+        rows = {row["job"]: row for row in csv.DictReader(f)}
+    for job in ("0", "2", "3"):
+        assert 0.01 < float(rows[job]["toy/var_qz"]) < 10
+    assert rows["1"]["toy/var_qz"] == ""
+
+
+def test_var_qz_is_the_variance_of_the_aggregate_posterior(sweep: Path) -> None:
+    from infovae_lightning.report.toy import analyse
+
+    analysis = analyse(sweep / "2" / "checkpoints" / "last.ckpt", samples=20_000)
+    z = np.concatenate(list(analysis.z_given_x.values()))  # q(z) = ½ q(z|x=-1) + ½ q(z|x=+1)
+    assert np.var(z) == pytest.approx(analysis.var_qz, rel=0.05)
+    assert np.std(analysis.z_prior) == pytest.approx(1.0, rel=0.05)
+
+
+def test_infovae_report_dispatches_before_lightning_cli(sweep: Path, tmp_path: Path, capsys) -> None:
+    from infovae_lightning.cli import main
+
+    main(["report", str(sweep), "--out", str(tmp_path / "elsewhere"), "--toy-samples", "200"])
+    assert "5 jobs" in capsys.readouterr().out
+    md = (tmp_path / "elsewhere" / "report.md").read_text()
+    assert "![job 0](toy_job0.png)" in md  # figures go with the report
+    assert "## Samples" not in md  # a 1-D toy latent draws no pictures
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    assert "infovae report <sweep dir>" in " ".join(capsys.readouterr().out.split())
+
+
+def test_report_of_a_directory_without_jobs_is_one_error_line(tmp_path: Path) -> None:
+    proc = report(str(tmp_path))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: {tmp_path} holds no job directories (0/, 1/, ...); give a sweep directory, "
+        "multirun/<task>/<time>"
+    )
+
+
+# --- grouping and statistics on hand-made jobs --------------------------------------------------------------
+
+
+def job(num: int, status: str, overrides: list[str], **metrics: float) -> Job:
+    return Job(num, Path(str(num)), status, overrides, {k.replace("__", "/"): v for k, v in metrics.items()})
+
+
+def test_groups_pool_seeds_and_keep_only_completed_finite_values() -> None:
+    jobs = [
+        job(0, "completed", ["model=mmd", "latent_dim=2", "seed=0", "model.lam=10"], val__loss=1.0),
+        job(1, "completed", ["model=mmd", "latent_dim=2", "seed=1", "model.lam=10"], val__loss=2.0),
+        job(2, "completed", ["model=mmd", "latent_dim=2", "seed=2", "model.lam=10"], val__loss=4.0),
+        job(3, "completed", ["model=mmd", "latent_dim=2", "seed=0", "model.lam=100"], val__loss=math.nan),
+        job(4, "completed", ["model=mmd", "latent_dim=2", "seed=1", "model.lam=100"], val__loss=5.0),
+        job(5, "interrupted", ["model=mmd", "latent_dim=2", "seed=2", "model.lam=100"], val__loss=0.5),
+        job(6, "failed", ["model=mmd", "latent_dim=2", "seed=3", "model.lam=100"]),
+    ]
+    assert swept_keys(jobs) == ["seed", "model.lam"]
+    keys = group_keys(jobs)
+    assert keys == ["model", "latent_dim", "model.lam"]
+    groups = group_jobs(jobs, keys)
+    assert [g.values for g in groups] == [("mmd", "2", "10"), ("mmd", "2", "100")]
+    assert [[j.num for j in g.jobs] for g in groups] == [[0, 1, 2], [3, 4, 5, 6]]
+    stat = groups[0].stat("val/loss")
+    assert stat == Stat(7 / 3, statistics.stdev([1.0, 2.0, 4.0]), 3)
+    assert str(stat) == "2.333 ± 1.528 (n=3)"
+    # The NaN seed, the interrupted and the failed job are left out: one value remains.
+    assert groups[1].stat("val/loss") == Stat(5.0, None, 1)
+    assert str(groups[1].stat("val/loss")) == "5 (n=1)"
+    assert groups[1].stat("val/kl") is None
+    assert summarize([]) is None
+
+
+def test_model_and_latent_dim_always_group_and_paper_metrics_come_first() -> None:
+    jobs = [
+        job(0, "completed", ["model=elbo", "seed=0"], train__loss=1, val__loss=1, val__mmd_full=1, zeta=0),
+        job(1, "completed", ["model=elbo", "seed=1"], test__nll_is=1, test__semisup_acc_100=1, val__mi=1),
+    ]
+    assert swept_keys(jobs) == ["seed"]
+    assert group_keys(jobs) == ["model", "latent_dim"]
+    assert metric_names(jobs) == [
+        "test/nll_is",
+        "test/semisup_acc_100",
+        "val/mmd_full",
+        "val/mi",
+        "val/loss",
+        "train/loss",
+        "zeta",
+    ]
+
+
+def test_history_keeps_the_last_value_logged_at_a_step(tmp_path: Path) -> None:
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/loss\n0,0,3.0,\n0,1,2.0,\n0,1,,1.5\n0,1,,1.25\n1,3,1.0,nan\n"
+    )
+    history = read_history(Job(0, tmp_path, "completed"))
+    assert history == {"train/loss": [(0, 3.0), (1, 2.0), (3, 1.0)], "val/loss": [(1, 1.25)]}
