@@ -1,6 +1,6 @@
 """Speed of the conditional PixelCNN decoder (`net=pixelcnn`) at its default size: sampling and training.
 
-    .venv/bin/python bench/pixelcnn_sampling.py                 # batches of 1 and 16 images (CPU: ~3 min)
+    .venv/bin/python bench/pixelcnn_sampling.py                 # batches of 1, 16 and 64 images (CPU: ~2 min)
     python bench/pixelcnn_sampling.py --device cuda --batches 1 64 256 1024 --log-prob-batches 100 10000
 
 Sampling is 784 sequential passes for a 28×28 image, batched over the images. Each pass runs on the rows the
@@ -47,7 +47,7 @@ def timed(fn, device: str, repeat: int = 1) -> float:
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--latent-dim", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--log-prob-batches", type=int, nargs="+", default=[100])

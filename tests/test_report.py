@@ -180,6 +180,26 @@ def test_infovae_report_dispatches_before_lightning_cli(sweep: Path, tmp_path: P
     assert "infovae report <sweep dir>" in " ".join(capsys.readouterr().out.split())
 
 
+def test_pictures_are_copied_into_the_report_folder(sweep: Path, tmp_path: Path) -> None:
+    from infovae_lightning.report.build import build_report
+
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy, ignore=shutil.ignore_patterns("report"))
+    images = copy / "2" / "images"
+    images.mkdir()
+    for step in (10, 20):  # the latest of a kind is shown
+        (images / f"val_samples_step{step:06d}.png").write_bytes(f"step {step}".encode())
+    (copy / "1" / "images").mkdir()  # job 1 has no summary.json: not completed, not shown
+    (copy / "1" / "images" / "val_samples_step000010.png").write_bytes(b"unfinished")
+    out = tmp_path / "docs" / "results"
+    build_report(copy, out, toy_samples=100)
+    shutil.rmtree(copy)  # the report folder stands on its own
+    assert (out / "pictures" / "job2_val_samples.png").read_bytes() == b"step 20"
+    assert sorted(p.name for p in (out / "pictures").iterdir()) == ["job2_val_samples.png"]
+    md = (out / "report.md").read_text()
+    assert "## Samples" in md and "![val_samples](pictures/job2_val_samples.png)" in md
+
+
 def test_report_of_a_directory_without_jobs_is_one_error_line(tmp_path: Path) -> None:
     proc = report(str(tmp_path))
     assert proc.returncode == 1

@@ -1,6 +1,7 @@
 """A conditional gated PixelCNN decoder p(x|z) (van den Oord et al., 2016, "Conditional
 Image Generation with PixelCNN Decoders"); InfoVAE's experiments use "a simplified version of the conditional
-PixelCNN" to show that a decoder this expressive lets the ELBO ignore z while InfoVAE keeps using it.
+PixelCNN" to argue that a decoder this expressive lets the ELBO ignore z while InfoVAE keeps using it (the
+README's PixelCNN section says what we measured).
 
     p(x|z) = Π_i p(x_i | x_<i, z)   (pixels i in raster order)
 

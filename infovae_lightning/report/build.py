@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class Report:
     group_of: dict[int, dict[str, str]] = field(default_factory=dict)  # job number -> its grouping values
     curves: dict[str, Path] = field(default_factory=dict)
     toy_figures: dict[int, Path] = field(default_factory=dict)
+    pictures: dict[int, dict[str, Path]] = field(default_factory=dict)  # job -> kind -> copy in `out`
     notes: list[str] = field(default_factory=list)  # what could not be done, said in the report
 
 
@@ -67,6 +69,21 @@ def analyse_toy_jobs(
     return written, notes
 
 
+def copy_pictures(jobs: list[Job], out: Path) -> dict[int, dict[str, Path]]:
+    """The latest picture of each kind of every completed job, copied to `out/pictures/`, so that the report
+    folder holds everything it shows and can be moved or committed without the sweep (docs/results/)."""
+    copies: dict[int, dict[str, Path]] = {}
+    for job in jobs:
+        if not job.completed:
+            continue
+        for kind, path in job.images().items():
+            copy = out / "pictures" / f"job{job.num}_{kind}.png"
+            copy.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, copy)
+            copies.setdefault(job.num, {})[kind] = copy
+    return copies
+
+
 def build_report(sweep: Path, out: Path | None = None, toy_samples: int = 5000) -> Report:
     """Writes report.md, report.csv, groups.csv and the figures into `out` (default `<sweep>/report`)."""
     sweep = Path(sweep).resolve()
@@ -83,5 +100,6 @@ def build_report(sweep: Path, out: Path | None = None, toy_samples: int = 5000) 
     write_jobs_csv(out / "report.csv", jobs, swept, metrics)
     write_groups_csv(out / "groups.csv", groups, keys, metrics)
     report.curves = figures.curves(groups, keys, out)
+    report.pictures = copy_pictures(jobs, out)
     (out / "report.md").write_text(markdown.render(report))
     return report

@@ -1,7 +1,7 @@
 """`report.md`: the jobs, the grouped results, the curves, Figure 1 for toy sweeps and the sample grids.
 
-Images are linked relative to the report, so the report folder can be viewed in place (an IDE, GitHub) and
-moved together with the sweep directory.
+Images are linked relative to the report and live in its folder (the jobs' pictures are copied there), so
+the folder can be viewed in place (an IDE, GitHub), moved or committed on its own.
 """
 
 from __future__ import annotations
@@ -143,14 +143,13 @@ def render(report: Report) -> str:
         lines += toy_section(report)
 
     # --- samples -----------------------------------------------------------------------------------------
-    with_images = [(job, job.images()) for job in jobs if job.completed]
-    with_images = [(job, images) for job, images in with_images if images]
-    if with_images:
+    if report.pictures:
         lines += ["## Samples", "", "The latest picture of each kind written by each completed job.", ""]
-        for job, images in with_images:
-            lines += [f"### Job {job.num}: {job_overrides(job, report.swept)}", ""]
-            for kind, path in images.items():
-                lines += [f"![{kind}]({link(path, out)})", ""]
+        for job in jobs:
+            if job.num in report.pictures:
+                lines += [f"### Job {job.num}: {job_overrides(job, report.swept)}", ""]
+                for kind, path in report.pictures[job.num].items():
+                    lines += [f"![{kind}]({link(path, out)})", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
