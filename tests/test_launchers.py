@@ -64,7 +64,7 @@ def test_every_job_of_every_sweep_composes_and_builds(sweep: str, tmp_path: Path
     assert base.task_name == sweep and base.hydra.sweeper.params
     params = {key: str(values).split(",") for key, values in base.hydra.sweeper.params.items()}
     jobs = list(itertools.product(*params.values()))
-    assert len(jobs) >= 12
+    assert len(jobs) > 1  # a sweep, not one job
     for values in jobs:
         overrides = [f"{key}={value}" for key, value in zip(params, values, strict=True)]
         cfg = compose_config([f"+sweeps={sweep}", *overrides, f"data.root={tmp_path}"], hydra=True)
