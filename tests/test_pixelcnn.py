@@ -147,3 +147,38 @@ def test_colour_images_take_the_logistic_mixture(net) -> None:
 def test_pixelcnn_refuses_a_continuous_likelihood() -> None:
     with pytest.raises(ValueError, match="pixelcnn decoder models discrete pixels"):
         ELBOVAE(latent_dim=2, input_shape=[1, 28, 28], net=NET, likelihood={"name": "gaussian"})
+
+
+def test_trains_on_binarized_mnist_and_its_nll_falls(binarized_root) -> None:
+    """A small PixelCNN ELBO through Lightning's fit on the real data: the importance-sampled NLL of held-out
+    test images falls from hundreds of nats (untrained) to less than half (about 130 nats after 60 steps)."""
+    import lightning as L
+
+    from infovae_lightning.data import InfoVAEDataModule
+    from infovae_lightning.metrics.nll import importance_sampled_log_likelihood
+
+    torch.manual_seed(9)
+    data = InfoVAEDataModule(
+        "binarized_mnist", root=str(binarized_root), batch_size=50, train_size=2000, test_size=100
+    )
+    data.setup("test")
+    x = data.examples("test").x
+    model = ELBOVAE(latent_dim=2, input_shape=[1, 28, 28], net=NET, lr=1e-2)
+
+    def nll() -> float:
+        with torch.no_grad():
+            log_px = importance_sampled_log_likelihood(model.encoder, model.decoder.log_prob, x, 5)
+        return -float(log_px.mean())
+
+    before = nll()
+    trainer = L.Trainer(
+        max_steps=60,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(model, datamodule=data)
+    after = nll()
+    assert before > 400 and after < 0.5 * before, (before, after)

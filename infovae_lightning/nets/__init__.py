@@ -16,11 +16,8 @@ from infovae_lightning.nets.mlp import MLP
 from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
 
 NETS = ("mlp", "conv", "pixelcnn")
-PIXELCNN_KEYS = (
-    "pixel_layers",
-    "pixel_channels",
-    "pixel_kernel",
-)  # the decoder's; the rest: the conv encoder
+# net=pixelcnn's keys for its decoder; the others (channels, fc) configure its conv encoder.
+PIXELCNN_KEYS = ("pixel_layers", "pixel_channels", "pixel_kernel")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture")
 DISCRETE_LIKELIHOODS = ("bernoulli", "logistic_mixture")  # those an autoregressive decoder can use
 
@@ -68,7 +65,6 @@ def build_decoder(
 ) -> Decoder:
     spec = dict(likelihood)
     lik = build_likelihood(spec.pop("name"), input_shape, **spec)
-    params_shape = lik.params_shape(input_shape)
     if net["name"] == "pixelcnn":
         if likelihood["name"] not in DISCRETE_LIKELIHOODS:
             raise ValueError(
@@ -77,7 +73,7 @@ def build_decoder(
             )
         sizes = {key.removeprefix("pixel_"): net[key] for key in PIXELCNN_KEYS if key in net}
         return PixelCNNDecoder(input_shape, latent_dim, lik, **sizes)
-    return FactorizedDecoder(_networks(net, (latent_dim,), params_shape, False), lik)
+    return FactorizedDecoder(_networks(net, (latent_dim,), lik.params_shape(input_shape), False), lik)
 
 
 __all__ = [

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.report.build import build_report
+from infovae_lightning.report.collect import status_counts
 
 DESCRIPTION = (
     "Report on a sweep (a Hydra multirun directory, multirun/<task>/<time>): a table of every job with its "
@@ -43,8 +43,6 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m infovae_light
     except InfoVAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    counts = ", ".join(
-        f"{n} {status}" for status, n in sorted(Counter(j.status for j in report.jobs).items())
-    )
+    counts = status_counts(report.jobs)
     print(f"{report.out / 'report.md'}: {len(report.jobs)} jobs ({counts}), {len(report.groups)} groups")
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import yaml
 
 from infovae_lightning.errors import InfoVAEError
 
+FAILED = "failed"  # summary.json's status of a job that raised
 MISSING = "missing"  # no summary.json: still running, or killed before writing it
 UNREADABLE = "unreadable"  # a summary.json that is not JSON (written by hand, a full disk)
 
@@ -91,18 +94,19 @@ class Job:
         return dict(sorted(latest.items()))
 
 
+def status_counts(jobs: Iterable[Job]) -> str:
+    """ "3 completed, 1 failed, 1 missing": how many jobs are in each state."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(Counter(job.status for job in jobs).items()))
+
+
 def _number(value: Any) -> float | None:
     """A metric value as a float: summary.json stores non-finite values as strings ("nan", "inf")."""
-    if isinstance(value, bool):
+    if not isinstance(value, int | float | str):  # bool is an int
+        return None
+    try:
         return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    except ValueError:
+        return None
 
 
 def _read_yaml(path: Path) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from infovae_lightning.report.collect import read_history
+from infovae_lightning.report.collect import FAILED, MISSING, UNREADABLE, read_history
 from infovae_lightning.report.tables import Group
 from infovae_lightning.report.toy import TOY_POINTS, ToyAnalysis
 
@@ -57,7 +57,7 @@ def group_curve(
     """
     by_step: dict[int, list[float]] = {}
     for job in group.jobs:
-        if job.status in ("failed", "missing", "unreadable"):
+        if job.status in (FAILED, MISSING, UNREADABLE):
             continue
         for step, value in histories[job.num].get(metric, []):
             by_step.setdefault(step, []).append(value)

@@ -7,12 +7,11 @@ the folder can be viewed in place (an IDE, GitHub), moved or committed on its ow
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infovae_lightning.report.collect import Job
+from infovae_lightning.report.collect import Job, status_counts
 from infovae_lightning.report.tables import ALWAYS_GROUPED, fmt, natural_key, seed_of, split_of
 
 if TYPE_CHECKING:
@@ -59,9 +58,8 @@ def headline_split(report: Report) -> str:
 
 def render(report: Report) -> str:
     jobs, out = report.jobs, report.out
-    counts = Counter(job.status for job in jobs)
     lines = [f"# Sweep report: `{report.sweep}`", ""]
-    status = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    status = status_counts(jobs)
     data = sorted({job.data_name for job in jobs if job.data_name})
     lines.append(f"{len(jobs)} jobs ({status}); data: {', '.join(data) or 'unknown'}.")
     lines.append(
