@@ -71,7 +71,7 @@ def test_every_job_of_every_sweep_composes_and_builds(sweep: str, tmp_path: Path
         cfg.paths.output_dir = str(tmp_path)
         model = instantiate(cfg.model, _convert_="all")
         assert model.hparams.latent_dim == cfg.latent_dim
-        assert instantiate(cfg.data).dataset_name == "binarized_mnist"
+        assert instantiate(cfg.data).dataset_name == base.data.name
 
 
 def test_sweeps_are_in_the_readme() -> None:

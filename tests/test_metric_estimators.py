@@ -210,6 +210,13 @@ def test_class_dist_ce_gives_empty_classes_half_a_count() -> None:
     assert math.isfinite(ce)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: predictions on it, labels on the CPU")
+def test_class_dist_ce_takes_predictions_from_the_gpu() -> None:
+    real = torch.tensor([0.5, 0.25, 0.25])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 2, 2, 2])
+    assert class_distribution_ce(real, predicted.cuda(), 3) == class_distribution_ce(real, predicted, 3)
+
+
 def test_class_dist_ce_rejects_a_non_distribution() -> None:
     with pytest.raises(ValueError, match="probability vector"):
         class_distribution_ce(torch.tensor([0.5, 0.6]), torch.tensor([0, 1]), 2)

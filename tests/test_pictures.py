@@ -3,14 +3,17 @@ logging failures that warn instead of ending training."""
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 import lightning as L
 import matplotlib
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -18,9 +21,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.data.examples import Examples
 from infovae_lightning.metrics import Pictures
+from infovae_lightning.metrics.density import gaussian_mass_within, kernel_density, mass_levels
 from infovae_lightning.metrics.evaluation import Evaluation
 from infovae_lightning.metrics.images import log_image
-from infovae_lightning.metrics.pictures import interleave_rows
+from infovae_lightning.metrics.pictures import interleave_rows, latent_figure
 from infovae_lightning.models import MMDVAE
 
 matplotlib.use("Agg")
@@ -193,3 +197,25 @@ def test_log_image_hands_wandb_an_rgb_array(tmp_path: Path, monkeypatch: pytest.
     assert call["key"] == "val/grid" and call["step"] == 0
     (image,) = call["images"]
     assert image.shape == (10, 12, 3) and str(image.dtype) == "uint8"
+
+
+def test_density_contours_of_the_prior_lie_on_its_circles() -> None:
+    """For z ~ N(0, I), the region of q(z)'s estimated density holding 86% of the mass (p(z)'s share inside
+    2σ) is close to the disc of radius 2: the contours are comparable with the circles drawn beside them."""
+    z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0)).numpy()
+    axis, density = kernel_density(z, limit=4.0)
+    cell = (axis[1] - axis[0]) ** 2
+    for radius in (1, 2):
+        (level,) = mass_levels(density, [gaussian_mass_within(radius)])
+        area = (density >= level).sum() * cell
+        assert area == pytest.approx(math.pi * radius**2, rel=0.2)
+    assert kernel_density(np.zeros((100, 2)), limit=4.0) is None  # a collapsed q(z) has no density to draw
+
+
+def test_latent_plot_draws_the_contours_of_q_z() -> None:
+    z = torch.randn(3000, 2, generator=torch.Generator().manual_seed(1)) * 0.5 + 1.0
+    figure = latent_figure(z, torch.full((3000,), -1), "q(z)")
+    (ax,) = [a for a in figure.axes if a.get_xlabel() == "z1"]
+    contours = [c for c in ax.collections if isinstance(c, ContourSet)]
+    assert len(contours) == 1 and len(contours[0].levels) == 3
+    assert "q(z): 39%, 86%, 99% of its mass" in [t.get_text() for t in ax.get_legend().get_texts()]

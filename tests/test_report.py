@@ -157,6 +157,22 @@ def test_toy_figure_and_var_qz(sweep: Path) -> None:
     assert rows["1"]["toy/var_qz"] == ""
 
 
+def test_toy_sweep_puts_its_experiments_side_by_side(tmp_path: Path) -> None:
+    """`+sweeps=toy` chooses whole experiments; two of them are MMD-VAEs (α = 0 and α = 1), so Figure 1's
+    columns are the experiments, not the model classes, and the seeds make the rows."""
+    sweep = tmp_path / "toy"
+    arms = "experiment=toy_elbo,toy_alpha1"
+    proc = run_train("-m", "+sweeps=toy", arms, "seed=0,1", *QUICK[1:], f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    alphas = [summary(sweep, n)["config"]["model"]["alpha"] for n in range(4)]
+    assert alphas == [0.0, 0.0, 1.0, 1.0]  # jobs 0, 1: the ELBO; 2, 3: InfoVAE with α = 1
+    assert report(str(sweep)).returncode == 0
+    md = (sweep / "report" / "report.md").read_text()
+    assert md.startswith("# Sweep report: `toy: toy`\n")  # the task and the folder, not an absolute path
+    assert "| setting | toy_elbo | toy_alpha1 |" in md
+    assert "| latent_dim=1, seed=1 | ![job 1](toy_job1.png) | ![job 3](toy_job3.png) |" in md
+
+
 def test_var_qz_is_the_variance_of_the_aggregate_posterior(sweep: Path) -> None:
     from infovae_lightning.report.toy import analyse
 

@@ -34,7 +34,8 @@ def class_distribution_ce(real: Tensor, predicted: Tensor, num_classes: int) -> 
     real = real.double()
     if real.shape != (num_classes,) or (real < 0).any() or abs(real.sum().item() - 1) > 1e-6:
         raise ValueError(f"real must be a probability vector of length {num_classes}")
-    counts = torch.bincount(predicted.long().flatten(), minlength=num_classes).double()
+    # Counted where `real` is (the CPU: labels): the predictions come from the model's device.
+    counts = torch.bincount(predicted.long().flatten().to(real.device), minlength=num_classes).double()
     empty = int(((counts == 0) & (real > 0)).sum())
     counts = counts.clamp_min(EMPTY_CLASS_COUNT)
     generated = counts / counts.sum()

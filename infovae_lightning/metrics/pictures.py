@@ -17,10 +17,12 @@ from lightning.pytorch.utilities import rank_zero_info
 from matplotlib import colormaps
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from infovae_lightning.metrics.density import gaussian_mass_within, kernel_density, mass_levels
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
 from infovae_lightning.metrics.images import log_image
 from infovae_lightning.metrics.sharding import PRIOR_STREAM, chunk_generator
@@ -28,6 +30,7 @@ from infovae_lightning.metrics.sharding import PRIOR_STREAM, chunk_generator
 SAMPLES_STREAM = PRIOR_STREAM - 1  # the z of the sample grid: its own stream, the same at every epoch
 SUBSAMPLE_STREAM = PRIOR_STREAM - 2  # which points of the set the latent plot shows
 PRIOR_SIGMAS = (1, 2, 3)
+DENSITY_POINTS = 2000  # points of the q(z) density estimate: smooth enough contours, under a second to draw
 
 
 class Pictures(EvaluationCallback):
@@ -38,7 +41,8 @@ class Pictures(EvaluationCallback):
       in pairs of rows: a row of `nrow` originals, then the row of their reconstructions, so each
       reconstruction sits right below its original.
     - `latent_space`: z ~ q(z|x) over the set (at most `max_points` of them, coloured by label where the
-      set has labels) over the circles of 1, 2, 3 standard deviations of p(z) = N(0, I).
+      set has labels) over the circles of 1, 2, 3 standard deviations of p(z) = N(0, I), with the contours
+      of q(z)'s density that hold the circles' shares of mass (they lie on the circles when q(z) = p(z)).
 
     Returns no values; the paths of the PNG files go to `evaluation.notes["images"]`.
     """
@@ -138,7 +142,8 @@ def interleave_rows(originals: Tensor, reconstructions: Tensor, ncol: int) -> Te
 
 
 def latent_figure(z: Tensor, y: Tensor, title: str) -> Figure:
-    """A scatter of 2-D z over the 1, 2, 3 sigma circles of N(0, I); colours are labels where all exist."""
+    """A scatter of 2-D z over the 1, 2, 3 sigma circles of N(0, I), and q(z)'s contours holding the same
+    shares of mass (a kernel density estimate of the points); colours are labels where all exist."""
     figure = Figure(figsize=(4.6, 4))
     ax = figure.add_axes((0.13, 0.12, 0.64, 0.78))
     z, y = z.float().numpy(), y.numpy()
@@ -159,11 +164,27 @@ def latent_figure(z: Tensor, y: Tensor, title: str) -> Figure:
         ax.add_patch(Circle((0, 0), r, fill=False, color="black", linestyle="--", linewidth=0.8, label=label))
     reach = float(abs(z).max()) * 1.05 if z.size else 0.0
     limit = max(PRIOR_SIGMAS[-1] + 0.5, reach) if math.isfinite(reach) else PRIOR_SIGMAS[-1] + 0.5
+    handles = []
+    estimate = kernel_density(z[:DENSITY_POINTS], limit)
+    if estimate is not None:
+        axis, density = estimate
+        masses = [gaussian_mass_within(r) for r in PRIOR_SIGMAS]
+        levels = mass_levels(density, masses)
+        if levels:
+            ax.contour(axis, axis, density, levels=levels, colors="tab:red", linewidths=1.0)
+            label = "q(z): " + ", ".join(f"{m:.0%}" for m in masses) + " of its mass"
+            handles.append(Line2D([], [], color="tab:red", linewidth=1.0, label=label))
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=7, markerscale=4, framealpha=0.8)
+    ax.legend(
+        handles=[*ax.get_legend_handles_labels()[0], *handles],
+        loc="upper right",
+        fontsize=7,
+        markerscale=4,
+        framealpha=0.8,
+    )
     return figure

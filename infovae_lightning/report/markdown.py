@@ -58,7 +58,10 @@ def headline_split(report: Report) -> str:
 
 def render(report: Report) -> str:
     jobs, out = report.jobs, report.out
-    lines = [f"# Sweep report: `{report.sweep}`", ""]
+    # The task and the folder's own name, not its absolute path: reports are committed and moved.
+    tasks = sorted({str(job.config_value("task_name")) for job in jobs if job.config_value("task_name")})
+    title = f"{', '.join(tasks)}: {report.sweep.name}" if tasks else report.sweep.name
+    lines = [f"# Sweep report: `{title}`", ""]
     status = status_counts(jobs)
     data = sorted({job.data_name for job in jobs if job.data_name})
     lines.append(f"{len(jobs)} jobs ({status}); data: {', '.join(data) or 'unknown'}.")
@@ -154,17 +157,20 @@ def render(report: Report) -> str:
 def toy_section(report: Report) -> list[str]:
     """Figure 1 with the models side by side: one row per setting of the other keys and seed."""
     by_num = {job.num: job for job in report.jobs}
-    keys = [key for key in report.keys if key != "model"]
+    # The columns are the models or, when the sweep chose whole experiments (`+sweeps=toy`: the ELBO and
+    # InfoVAE with α = 0 and α = 1), the experiments: two of them can share a model class.
+    arm = "experiment" if "experiment" in report.swept else "model"
+    keys = [key for key in report.keys if key not in ("model", "experiment")]
     models: list[str] = []
     rows: dict[tuple[str, ...], dict[str, list[str]]] = {}
     for num, path in report.toy_figures.items():
         job = by_num[num]
-        model = job.model_name
-        if model not in models:
-            models.append(model)
         # The values the jobs were given, not those their config resolved to: an ELBO and an MMD-VAE of one
         # sweep differ in λ by their presets, and belong side by side all the same.
         given = job.override_values()
+        model = given.get(arm, "—") if arm == "experiment" else job.model_name
+        if model not in models:
+            models.append(model)
         setting = tuple(
             f"{key}={report.group_of[num][key] if key in ALWAYS_GROUPED else given[key]}"
             for key in keys
