@@ -86,6 +86,11 @@ def test_every_experiment_composes_and_builds(name: str, tmp_path) -> None:
 def test_experiment_toy_composes() -> None:
     cfg = compose_config(["experiment=toy"])
     assert (cfg.data.name, cfg.latent_dim, cfg.model.lam) == ("toy", 1, 500.0)
+    assert (cfg.model.likelihood.name, cfg.model.likelihood.sigma, cfg.model.likelihood.learn_sigma) == (
+        "gaussian",
+        0.1,
+        True,
+    )
 
 
 def test_dropping_a_metric_that_the_experiment_tunes(caplog) -> None:

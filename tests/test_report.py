@@ -283,3 +283,26 @@ def test_history_keeps_the_last_value_logged_at_a_step(tmp_path: Path) -> None:
     )
     history = read_history(Job(0, tmp_path, "completed"))
     assert history == {"train/loss": [(0, 3.0), (1, 2.0), (3, 1.0)], "val/loss": [(1, 1.25)]}
+
+
+def test_final_metrics_are_drawn_against_numeric_swept_keys(tmp_path: Path) -> None:
+    """λ = 1, 10, 100 for two models, two seeds each: one figure per metric against λ with a line per model;
+    the model (not a number) and a key with two values get none."""
+    from infovae_lightning.report.figures import numeric_keys, trend_file, trends
+
+    jobs = [
+        job(
+            2 * i + s,
+            "completed",
+            [f"model={m}", "latent_dim=5", f"seed={s}", f"model.lam={lam}"],
+            test__mmd_full=lam * (s + 1),
+        )
+        for i, (m, lam) in enumerate((m, lam) for m in ("mmd", "stein") for lam in (1, 10, 100))
+        for s in (0, 1)
+    ]
+    keys = group_keys(jobs)
+    groups = group_jobs(jobs, keys)
+    assert numeric_keys(groups, keys) == ["model.lam"]
+    written = trends(groups, keys, "test", tmp_path)
+    assert written == {"model.lam": {"test/mmd_full": tmp_path / trend_file("model.lam", "test/mmd_full")}}
+    assert (tmp_path / "vs_model_lam_test_mmd_full.png").stat().st_size > 10_000

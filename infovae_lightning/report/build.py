@@ -38,6 +38,7 @@ class Report:
     metrics: list[str]
     group_of: dict[int, dict[str, str]] = field(default_factory=dict)  # job number -> its grouping values
     curves: dict[str, Path] = field(default_factory=dict)
+    trends: dict[str, dict[str, Path]] = field(default_factory=dict)  # numeric key -> metric -> figure
     toy_figures: dict[int, Path] = field(default_factory=dict)
     pictures: dict[int, dict[str, Path]] = field(default_factory=dict)  # job -> kind -> copy in `out`
     notes: list[str] = field(default_factory=list)  # what could not be done, said in the report
@@ -100,6 +101,7 @@ def build_report(sweep: Path, out: Path | None = None, toy_samples: int = 5000) 
     write_jobs_csv(out / "report.csv", jobs, swept, metrics)
     write_groups_csv(out / "groups.csv", groups, keys, metrics)
     report.curves = figures.curves(groups, keys, out)
+    report.trends = figures.trends(groups, keys, markdown.headline_split(report), out)
     report.pictures = copy_pictures(jobs, out)
     (out / "report.md").write_text(markdown.render(report))
     return report

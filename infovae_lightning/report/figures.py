@@ -1,5 +1,6 @@
-"""The report's PNG figures: metric curves over training steps, one line per group, and Figure 1 of the paper
-for each toy job.
+"""The report's PNG figures: metric curves over training steps, one line per group; final metrics against each
+numeric swept key (training-set size, λ, latent dimension), one line per setting of the other keys; and
+Figure 1 of the paper for each toy job.
 
 Figures are drawn with matplotlib's object API on the Agg canvas, never through pyplot: making a report
 changes no interactive backend (in a notebook) and needs no display.
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from infovae_lightning.report.collect import FAILED, MISSING, UNREADABLE, read_history
-from infovae_lightning.report.tables import Group
+from infovae_lightning.report.tables import Group, natural_key
 from infovae_lightning.report.toy import TOY_POINTS, ToyAnalysis
 
 DPI = 100
@@ -82,6 +84,8 @@ def curves(groups: Sequence[Group], keys: Sequence[str], out: Path) -> dict[str,
             continue
         figure = Figure(figsize=(6.4, 4.0))
         ax = figure.add_subplot()
+        if len(lines) > 10:  # the default cycle has 10 colours: two groups would share one
+            ax.set_prop_cycle(color=colormaps["tab20"].colors)
         for group, (steps, mean, std) in lines:
             label = ", ".join(f"{k}={v}" for k, v in zip(keys, group.values, strict=True))
             seeds = len(group.completed) or len(group.jobs)
@@ -89,12 +93,84 @@ def curves(groups: Sequence[Group], keys: Sequence[str], out: Path) -> dict[str,
             (line,) = ax.plot(steps, mean, marker="o" if len(steps) < 20 else None, markersize=3, label=label)
             if std.any():
                 ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        means = np.concatenate([mean for _, (_, mean, _) in lines])
+        if (means > 0).all() and means.max() / means.min() >= 100:
+            ax.set_yscale("log")  # an MMD falls by orders of magnitude: on a linear axis the end is flat
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
         ax.set_title(f"{metric} over training (mean ± std over seeds)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         written[metric] = save(figure, out / curve_file(metric))
+    return written
+
+
+# Final metrics drawn against a numeric swept key, when the jobs have them: the paper's Figures 4-6 and the λ
+# study. The split is the report's headline one (test when the sweep tested).
+TREND_METRICS = (
+    "nll_is",
+    "mmd_full",
+    "logdet_cov_per_dim",
+    "class_dist_ce",
+    "semisup_acc_100",
+    "semisup_acc_all",
+    "mi",
+    "active_units",
+    "recon",
+    "div",
+)
+
+
+def trend_file(key: str, metric: str) -> str:
+    return f"vs_{key.replace('.', '_')}_{metric.replace('/', '_')}.png"
+
+
+def numeric_keys(groups: Sequence[Group], keys: Sequence[str]) -> list[str]:
+    """Grouping keys with at least 3 distinct values, all numbers: the ones a line over them can show."""
+    found = []
+    for i, key in enumerate(keys):
+        values = {group.values[i] for group in groups}
+        if len(values) >= 3 and all(natural_key(v)[0] == 0 for v in values):
+            found.append(key)
+    return found
+
+
+def trends(groups: Sequence[Group], keys: Sequence[str], split: str, out: Path) -> dict[str, dict[str, Path]]:
+    """For each numeric key, one figure per metric of `TREND_METRICS` (at `split`): its final value against
+    the key, one line per setting of the other keys, mean ± std over seeds as error bars. Keyed by
+    key, then metric."""
+    written: dict[str, dict[str, Path]] = {}
+    for key in numeric_keys(groups, keys):
+        at = keys.index(key)
+        for base in TREND_METRICS:
+            metric = f"{split}/{base}"
+            lines: dict[tuple[str, ...], list[tuple[float, float, float]]] = {}
+            for group in groups:
+                stat = group.stat(metric)
+                if stat is not None:
+                    others = group.values[:at] + group.values[at + 1 :]
+                    point = (float(group.values[at]), stat.mean, stat.std or 0.0)
+                    lines.setdefault(others, []).append(point)
+            if not lines:
+                continue
+            figure = Figure(figsize=(6.4, 4.0))
+            ax = figure.add_subplot()
+            other_keys = [k for k in keys if k != key]
+            for others, points in lines.items():
+                x, mean, std = (np.array(v) for v in zip(*sorted(points), strict=True))
+                label = ", ".join(f"{k}={v}" for k, v in zip(other_keys, others, strict=True))
+                ax.errorbar(
+                    x, mean, yerr=std if std.any() else None, marker="o", markersize=4, capsize=3, label=label
+                )
+            xs = [float(group.values[at]) for group in groups]
+            if min(xs) > 0 and max(xs) / min(xs) >= 10:
+                ax.set_xscale("log")
+            ax.set_xlabel(key)
+            ax.set_ylabel(metric)
+            ax.set_title(f"final {metric} against {key}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+            written.setdefault(key, {})[metric] = save(figure, out / trend_file(key, metric))
     return written
 
 

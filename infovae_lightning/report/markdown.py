@@ -139,6 +139,17 @@ def render(report: Report) -> str:
         for metric, path in report.curves.items():
             lines += [f"![{metric}]({link(path, out)})", ""]
 
+    # --- against numeric keys ------------------------------------------------------------------------------
+    for key, paths in report.trends.items():
+        lines += [
+            f"## Against {key}",
+            "",
+            f"Final values against `{key}`, one line per setting of the other keys; mean ± std over seeds.",
+            "",
+        ]
+        for metric, path in paths.items():
+            lines += [f"![{metric} against {key}]({link(path, out)})", ""]
+
     # --- Figure 1 ----------------------------------------------------------------------------------------
     if report.toy_figures:
         lines += toy_section(report)
