@@ -84,6 +84,12 @@ class InfoVAE(L.LightningModule):
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
+        compile: run the loss computation (`terms`: encoder, decoder, likelihood and divergence, forward and
+            backward) through `torch.compile`. A way of running the model, not a property of it: a run may be
+            resumed or fine-tuned with another value. Measured effect: docs/benchmarks.md.
+
+    Mixed precision (`trainer.precision=bf16-mixed`) runs the networks in bfloat16; q(z|x), the likelihood's
+    sums and the divergence D are computed in float32 (see `terms`).
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class InfoVAE(L.LightningModule):
         lr: float = 1e-3,
         init_from: str | None = None,
         freeze: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim <= 0:
@@ -125,6 +132,8 @@ class InfoVAE(L.LightningModule):
         if freeze is not None:
             getattr(self, freeze).requires_grad_(False)
         self._weights_restored = False  # set once a checkpoint has filled the weights: init_from is then moot
+        # Compiled lazily, on the first call: building the model (to load a checkpoint, in tests) stays cheap.
+        self._compiled_terms: Any = None
 
     # --- the model -------------------------------------------------------------------------------------
 
@@ -159,11 +168,24 @@ class InfoVAE(L.LightningModule):
         return self.all_gather(t, sync_grads=t.requires_grad and torch.is_grad_enabled()).flatten(0, 1)
 
     def terms(self, x: Tensor) -> Terms:
-        q = self.encoder(x)
+        """Every term of −L on the batch `x`, through `torch.compile` if the model was built with compile."""
+        if not self.hparams.get("compile", False):
+            return self.eager_terms(x)
+        if self._compiled_terms is None:
+            self._compiled_terms = torch.compile(self.eager_terms)
+        return self._compiled_terms(x)
+
+    def eager_terms(self, x: Tensor) -> Terms:
+        q = self.encoder(x)  # float32 also under bf16 autocast (see GaussianEncoder)
         z = q.rsample()
         log_px = self.decoder.log_prob(x, z).mean()
         kl = None if q.deterministic else q.kl_to_prior().mean()
-        div = self.divergence(z)
+        if torch.is_autocast_enabled(z.device.type):
+            # Kernel sums over B² pairs of latents (MMD, Stein) lose their digits in bfloat16: D in float32.
+            with torch.autocast(z.device.type, enabled=False):
+                div = self.divergence(z)
+        else:
+            div = self.divergence(z)
         loss = self.objective.loss(
             log_px,
             kl if kl is not None else 0.0,
