@@ -185,3 +185,40 @@ def test_gpu_fit_with_the_data_on_device_compiled_in_bf16(
     metrics = run(compose_config(overrides, output_dir=tmp_path))
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert metrics["train/loss"] < 540  # 784·log 2 ≈ 543 nats: it has started to learn
+
+
+# --- per-step overhead ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [MMDVAE, AdversarialAE])
+def test_training_logs_the_steps_a_logger_receives_and_the_last(cls, tmp_path: Path) -> None:
+    """`self.log` runs on every log_every_n_steps-th step, on an epoch's last batch and on fit's last step
+    only: the CSV holds the same rows as when every step logged, and the final values are the last step's."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    model = cls(
+        latent_dim=1, input_shape=[1], net={"name": "mlp", "hidden": [8]}, likelihood={"name": "gaussian"}
+    )
+    calls = []
+    log = model.log
+    model.log = lambda name, *a, **k: (calls.append((model.global_step, name)), log(name, *a, **k))[1]
+    steps_per_batch = model.optimizer_steps_per_batch()
+    trainer = L.Trainer(
+        max_steps=23 * steps_per_batch,  # 20 batches an epoch: the last batch of epoch 0, then 3 into epoch 1
+        log_every_n_steps=5,
+        logger=CSVLogger(tmp_path),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(model, datamodule=InfoVAEDataModule(name="toy", toy_size=200, batch_size=10))
+    batches = sorted({step // steps_per_batch for step, name in calls if name == "train/loss"})
+    # Every 5th batch (0-based 4, 9, ...); 19 is also the epoch's last; 22 is fit's last.
+    assert batches == [4, 9, 14, 19, 22]
+    # The CSV holds the rows Lightning writes when every step logs: every 5th step.
+    header, *rows = (Path(trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()
+    column, step = header.split(",").index("train/loss"), header.split(",").index("step")
+    written = [int(row.split(",")[step]) // steps_per_batch for row in rows if row.split(",")[column]]
+    assert written == [4, 9, 14, 19]
+    assert "train/loss" in trainer.callback_metrics and "train/div" in trainer.callback_metrics

@@ -196,7 +196,11 @@ class InfoVAE(L.LightningModule):
     # --- Lightning hooks -------------------------------------------------------------------------------
 
     def log_terms(self, stage: str, terms: Terms, batch_size: int) -> None:
-        """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor)."""
+        """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor).
+
+        Training steps log only when their values reach a logger (`logs_this_step`)."""
+        if stage == "train" and not self.logs_this_step():
+            return
         metrics = {f"{stage}/recon": -terms.log_px}
         if terms.kl is not None:
             metrics[f"{stage}/kl"] = terms.kl
@@ -206,6 +210,27 @@ class InfoVAE(L.LightningModule):
         options = {"on_step": per_step, "on_epoch": not per_step, "batch_size": batch_size}
         self.log(f"{stage}/loss", terms.loss.detach(), prog_bar=True, **options)
         self.log_dict({k: v.detach() for k, v in metrics.items()}, **options)
+
+    def optimizer_steps_per_batch(self) -> int:
+        """How much `trainer.global_step` grows per training batch (one per optimizer step)."""
+        return 1
+
+    def logs_this_step(self) -> bool:
+        """Whether this training step's values reach a logger: every `log_every_n_steps`-th step (when
+        Lightning passes logged values on to the loggers), the last batch of an epoch, the last step of fit.
+
+        On the other steps `self.log` would only replace values that no logger receives, and each call costs
+        ~0.4 ms on a CPU (Lightning moves its result collection to the value's device every call): four terms
+        were 15% of an MLP step (docs/benchmarks.md). The progress bar's loss changes when a step logs.
+        """
+        trainer = self.trainer
+        try:
+            if trainer.fast_dev_run or trainer._logger_connector.should_update_logs or trainer.is_last_batch:
+                return True
+        except AttributeError:  # another Lightning: log every step, as before
+            return True
+        max_steps = trainer.max_steps
+        return max_steps > 0 and trainer.global_step + self.optimizer_steps_per_batch() >= max_steps
 
     def step_name(self, stage: str, batch_idx: int) -> str:
         return f"{stage} step {self.global_step}, epoch {self.current_epoch}, batch {batch_idx}"
