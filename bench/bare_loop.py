@@ -148,7 +148,7 @@ def batches(x: Tensor, batch_size: int, generator: torch.Generator):
     while True:
         order = torch.randperm(x.shape[0], device=x.device, generator=generator)
         for start in range(0, x.shape[0], batch_size):
-            yield x[order[start : start + batch_size]]
+            yield x.index_select(0, order[start : start + batch_size])
 
 
 def run(case: Case) -> Result:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,7 +58,8 @@ class Case:
 
     @property
     def name(self) -> str:
-        extra = "".join(f",{o}" for o in self.overrides)
+        """A name fit for file names and Hydra overrides (no `=` or `,`)."""
+        extra = "".join(f"_{re.sub(r'[^A-Za-z0-9.-]+', '-', o)}" for o in self.overrides)
         return f"{self.model}-{self.net}-b{self.batch_size}{extra}"
 
 

@@ -165,14 +165,16 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     rows = [(name, sum(values) / steps * 1e6) for name, values in ours.items()]
     compute = sum(v for name, v in rows if name.startswith("model:"))
-    lightning: list[tuple[str, float]] = []
+    hooks: dict[str, float] = defaultdict(float)  # µs per step of each callback (all its step hooks)
     for action, values in profiler.recorded_durations.items():
         new = values[window.marks.get(action, 0) : window.final.get(action, len(values))]
-        per_batch = action == "[_TrainingEpochLoop].train_dataloader_next" or (
-            action.startswith("[Callback]") and action.endswith(STEP_HOOKS)
-        )
-        if new and per_batch and sum(new) / steps * 1e6 >= 1.0:
-            lightning.append((f"Lightning: {action.split('{')[0]}", sum(new) / steps * 1e6))
+        if action == "[_TrainingEpochLoop].train_dataloader_next":
+            hooks["Lightning: the data loader's next batch"] += sum(new) / steps * 1e6
+        elif action.startswith("[Callback]") and action.endswith(STEP_HOOKS):
+            callback = action.removeprefix("[Callback]").split("{")[0].split(".")[0]
+            hooks[f"callback {callback} (its step hooks)"] += sum(new) / steps * 1e6
+    small = sum(v for v in hooks.values() if v < 10)
+    lightning = [(name, v) for name, v in hooks.items() if v >= 10] + [("other callbacks' step hooks", small)]
     rest = per_step - sum(v for _, v in rows) - sum(v for _, v in lightning)
     rows = sorted(rows, key=lambda row: -row[1]) + sorted(lightning, key=lambda row: -row[1])
     rows += [

@@ -25,6 +25,10 @@ the resident set at that start (libraries, data and model are already there: imp
 
 `--settings` runs (a) once per set of extra overrides ("base": none), e.g. `model.compile=true`,
 `trainer.precision=bf16-mixed` or `data.on_device=false`, each row against the same (b) and (c).
+
+`--repeats R` runs each process R times, interleaved ((b), (c), (a)..., then again), and reports the median
+images/s: on a shared 2-core machine one process's speed varies by ±15% with where its memory landed and
+what else ran, more than the differences measured here.
 """
 
 from __future__ import annotations
@@ -64,31 +68,33 @@ def run_process(command: list[str], log: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {proc.returncode}):\n{tail}")
 
 
-def run_lightning(case: Case, work: Path) -> Result:
+def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
     """`train.py` with the case's overrides, timed by the Throughput callback."""
-    out = work / f"lightning-{case.name}.json"
+    out = work / f"lightning-{case.name}-{repeat}.json"
     command = [
         sys.executable,
         str(ROOT / "train.py"),
         *case.config_overrides(),
-        f"hydra.run.dir={work / ('run-' + case.name)}",
+        f"hydra.run.dir={work / f'run-{case.name}-{repeat}'}",
         "+callbacks.throughput._target_=infovae_lightning.throughput.Throughput",
         f"+callbacks.throughput.warmup={case.warmup}",
         f"+callbacks.throughput.stop_after={case.steps}",
         f"+callbacks.throughput.path={out}",
     ]
-    run_process(command, work / f"lightning-{case.name}.log", environment())
+    run_process(command, work / f"lightning-{case.name}-{repeat}.log", environment())
     r = json.loads(out.read_text())
     rss = (r["peak_rss_mb"], r["rss_at_train_start_mb"])
     return Result("lightning", r["steps"], r["images"], r["seconds"], *rss, r.get("cuda_peak_mb"))
 
 
-def run_worker(case: Case, variant: str, work: Path) -> Result:
+def run_worker(case: Case, variant: str, work: Path, repeat: int = 0) -> Result:
     """The bare or pythae case in a fresh process (`--worker`)."""
-    out = work / f"{variant}-{case.name}.json"
+    out = work / f"{variant}-{case.name}-{repeat}.json"
     command = [sys.executable, str(Path(__file__)), "--worker", variant, "--case", json.dumps(asdict(case))]
     command += ["--out", str(out)]
-    run_process(command, work / f"{variant}-{case.name}.log", environment(pythae=variant == "pythae"))
+    run_process(
+        command, work / f"{variant}-{case.name}-{repeat}.log", environment(pythae=variant == "pythae")
+    )
     return Result.load(out)
 
 
@@ -104,6 +110,13 @@ def worker(variant: str, case_json: str, out: str) -> None:
 
         result = pythae_loop.run(case)
     result.save(out)
+
+
+def median(results: list[Result]) -> Result | None:
+    """The run with the median images/s (the lower middle one for an even count)."""
+    if not results:
+        return None
+    return sorted(results, key=lambda r: r.images_per_s)[(len(results) - 1) // 2]
 
 
 def memory(result: Result | None) -> str:
@@ -140,6 +153,7 @@ def main() -> None:
         default=["base"],
         help='sets of extra train.py overrides for (a), each one space-separated string; "base": none',
     )
+    parser.add_argument("--repeats", type=int, default=1, help="processes per variant; the median is shown")
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)
     parser.add_argument("--keep", help="keep the runs' logs and JSON results in this folder")
     parser.add_argument("--worker", choices=("bare", "pythae"), help=argparse.SUPPRESS)
@@ -157,7 +171,7 @@ def main() -> None:
     print(
         f"device {args.device}, torch {torch.__version__}, {threads} threads on {cores} cores "
         f"({platform.machine()}); latent_dim {args.latent_dim}; warm-up {args.warmup}; timed steps: "
-        f"mlp {args.steps}, conv {args.conv_steps}"
+        f"mlp {args.steps}, conv {args.conv_steps}; median of {args.repeats} process(es) each"
     )
     print(
         "| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | (c) pythae img/s "
@@ -173,15 +187,20 @@ def main() -> None:
                 case = Case(
                     model, net, batch_size, steps, args.warmup, args.latent_dim, args.device, args.data_root
                 )
-                bare = run_worker(case, "bare", work_dir) if "bare" in args.variants else None
-                theirs = None
-                if pythae and model in PYTHAE_MODELS:
-                    theirs = run_worker(case, "pythae", work_dir)
-                for setting in args.settings:
-                    overrides = () if setting == "base" else tuple(setting.split())
-                    ours = None
+                settings = [() if setting == "base" else tuple(setting.split()) for setting in args.settings]
+                runs: dict[str, list[Result]] = {name: [] for name in ("bare", "pythae", *args.settings)}
+                for repeat in range(args.repeats):
+                    if "bare" in args.variants:
+                        runs["bare"].append(run_worker(case, "bare", work_dir, repeat))
+                    if pythae and model in PYTHAE_MODELS:
+                        runs["pythae"].append(run_worker(case, "pythae", work_dir, repeat))
                     if "lightning" in args.variants:
-                        ours = run_lightning(replace(case, overrides=overrides), work_dir)
+                        for setting, overrides in zip(args.settings, settings, strict=True):
+                            ours = run_lightning(replace(case, overrides=overrides), work_dir, repeat)
+                            runs[setting].append(ours)
+                bare, theirs = median(runs["bare"]), median(runs["pythae"])
+                for setting in args.settings:
+                    ours = median(runs[setting])
                     cells = [model, net, str(batch_size), setting, rate(ours), rate(bare), rate(theirs)]
                     cells += [
                         ratio(ours, bare),
