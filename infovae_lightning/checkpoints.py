@@ -27,8 +27,9 @@ from infovae_lightning.data.errors import one_line
 from infovae_lightning.errors import CheckpointError
 
 MODEL_CLASS_KEY = "infovae_model_class"
-# Settings that may change when a run is resumed or fine-tuned: where it was initialised from.
-NOT_COMPARED = ("init_from",)
+# Settings that may change when a run is resumed or fine-tuned: where it was initialised from, and whether
+# the loss computation is compiled (how the model runs, not what it is).
+NOT_COMPARED = ("init_from", "compile")
 
 
 def class_path(cls: type) -> str:

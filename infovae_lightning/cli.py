@@ -134,6 +134,8 @@ class InfoVAECLI(LightningCLI):
             lead = f"--ckpt_path {ckpt.path} continues that run with its own hyperparameters"
             check_resumable(given, ckpt, prefix="--model.", resuming=lead)
             init_args = {**ckpt.hparams, "init_from": given.get("init_from")}
+            if "compile" in given:  # how the model runs may change on resume (NOT_COMPARED)
+                init_args["compile"] = given["compile"]
         else:
             # Fine-tune: the values given now win; what to freeze is a choice of this run, not inherited.
             init_args = {**ckpt.hparams, "freeze": None, **given}

@@ -120,6 +120,7 @@ class ModelConf:
     lr: float = 1e-3
     init_from: str | None = None  # fine-tune: start from this checkpoint's weights, with a fresh optimizer
     freeze: str | None = None  # encoder | decoder: keep that network fixed
+    compile: bool = False  # torch.compile the loss computation (networks, likelihood, divergence)
 
 
 @dataclass
@@ -172,6 +173,7 @@ class DataConf:
     download: bool = True
     seed: int = II("seed")
     toy_size: int = 10000
+    on_device: bool = True  # on a GPU: hold each split there and index batches there (num_workers=0)
 
 
 # --- the whole run ----------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -118,6 +119,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = _build("model", cfg.model, _convert_="all")
     callbacks = _build_all("callbacks", cfg.callbacks) + _build_all("metrics", cfg.get("metrics"))
+    if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it is told not to show
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     ckpt_path = _resume_path(cfg, callbacks)
     if ckpt_path:
         check_same_run(model, read_checkpoint(ckpt_path))

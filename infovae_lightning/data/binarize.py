@@ -61,11 +61,15 @@ class BatchTransform:
         self.epoch = epoch
         self._generator = None
 
-    def generator(self) -> torch.Generator:
-        if self._generator is None:
+    def generator(self, device: torch.device | str = "cpu") -> torch.Generator:
+        """The epoch's generator on `device` (the batch's: a GPU when the data module holds the data there;
+        a GPU's draws are another stream than the CPU's, reproducible in the same way)."""
+        device = torch.device(device)
+        if self._generator is None or self._generator.device != device:
             worker = get_worker_info()
             stream = 0 if worker is None else worker.id + 1
-            self._generator = torch.Generator().manual_seed(derive_seed(self.seed, self.epoch, stream))
+            seed = derive_seed(self.seed, self.epoch, stream)
+            self._generator = torch.Generator(device=device).manual_seed(seed)
         return self._generator
 
     def __call__(self, batch: Batch | Sequence[Batch]) -> Batch:
@@ -74,5 +78,5 @@ class BatchTransform:
         else:
             x, y = default_collate(list(batch))  # a dataset that serves single items
         if self.dynamic:
-            x = sample(x, self.generator())
+            x = sample(x, self.generator(x.device))
         return x, y

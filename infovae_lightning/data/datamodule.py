@@ -17,10 +17,15 @@ of it. `train_size` (500 in the paper) then keeps a random subset of the trainin
 
 Held-out examples are chosen with a fixed seed, not `seed`, so every run of a sweep over seeds is validated
 and tested on the same examples; `seed` drives the training subset, the shuffling and dynamic binarization.
+
+Batches are served from memory by one indexing operation each (`InMemoryDataset.__getitems__`). When the
+trainer runs on a GPU, each split is copied there once (`on_device`), so that a batch is indexed on the GPU
+and dynamically binarized there: no pinned host copy and no host-to-device transfer per batch.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -38,6 +43,8 @@ from .sources import NUM_CLASSES, OFFICIAL_SPLITS, check_name, ensure_available,
 from .sources import natural_likelihood as _natural_likelihood
 from .toy import toy
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ROOT = "data"  # downloads go here when no data.root is given; the only root created if missing
 SPLIT_SEED = 20170727  # fixes which examples are held out, whatever the run's seed
 SOURCES = ("train", "test")
@@ -47,6 +54,9 @@ HELD_OUT_FROM_TRAIN = 5000
 HELD_OUT_FROM_TEST = (1000, 1000)
 TOY_HELD_OUT = (1000, 1000)
 SPLITS = ("train", "val", "test")
+# A split is held on the GPU only if it takes at most this share of the GPU memory still free: the rest is
+# for the model, its activations and the other splits.
+DEVICE_MEMORY_SHARE = 0.25
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": None}
 
 
@@ -70,6 +80,9 @@ class InfoVAEDataModule(L.LightningDataModule):
         seed: drives the training subset, the shuffling and dynamic binarization.
         toy_size: number of generated toy training points.
         predict_split: the split `trainer.predict` encodes ("train", "val" or "test"), as evaluation sees it.
+        on_device: when the trainer's device is a GPU, copy each split there once and index batches there
+            (if it fits in a quarter of the free GPU memory, and with `num_workers=0`: worker processes
+            cannot share GPU tensors); otherwise batches are indexed in host memory, pinned, and copied.
     """
 
     def __init__(
@@ -87,6 +100,7 @@ class InfoVAEDataModule(L.LightningDataModule):
         seed: int = 0,
         toy_size: int = 10000,
         predict_split: str = "test",
+        on_device: bool = True,
     ) -> None:
         super().__init__()
         root = os.fspath(root)  # hyperparameters must stay plain types: checkpoints load with weights_only
@@ -121,6 +135,7 @@ class InfoVAEDataModule(L.LightningDataModule):
         self.dataset_name = name
         self.root = Path(root).expanduser()
         self.datasets: dict[str, InMemoryDataset] = {}
+        self._device_datasets: dict[tuple[str, torch.device], InMemoryDataset] = {}  # copies on a GPU
 
     # --- static facts ---------------------------------------------------------------------------------
 
@@ -176,6 +191,30 @@ class InfoVAEDataModule(L.LightningDataModule):
         if missing:
             for split, examples in self._split(missing).items():
                 self.datasets[split] = InMemoryDataset(self._binarize(split, examples))
+
+    def loader_device(self) -> torch.device | None:
+        """The device the loaders hold and index the data on: the trainer's GPU under `on_device` (and no
+        worker processes), else None (host memory)."""
+        trainer = self.trainer
+        if trainer is None or not self.hparams.on_device or self.hparams.num_workers > 0:
+            return None
+        device = trainer.strategy.root_device
+        return device if device.type == "cuda" else None
+
+    def _on_device(self, split: str, dataset: InMemoryDataset, device: torch.device) -> InMemoryDataset:
+        """`dataset` copied to `device` once (per split), or left in host memory if it would not fit."""
+        key = (split, device)
+        if key not in self._device_datasets:
+            x, y = dataset.examples
+            size = x.element_size() * x.nelement() + y.element_size() * y.nelement()
+            free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else float("inf")
+            if size > DEVICE_MEMORY_SHARE * free:
+                log.info(
+                    "%s split (%.0f MB) left in host memory: too large for %s", split, size / 2**20, device
+                )
+                return dataset
+            self._device_datasets[key] = InMemoryDataset(Examples(x.to(device), y.to(device)))
+        return self._device_datasets[key]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", train=True)
@@ -266,7 +305,14 @@ class InfoVAEDataModule(L.LightningDataModule):
         dynamic = train and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
         # Ranks of a multi-GPU run draw different binarizations.
         transform = BatchTransform(dynamic=dynamic, seed=derive_seed(self.hparams.seed, rank))
-        dataset = dataset or self.datasets[split]
+        device = self.loader_device()
+        if dataset is None:
+            dataset = self.datasets[split]
+            if device is not None:
+                dataset = self._on_device(split, dataset, device)
+        elif device is not None:
+            dataset = InMemoryDataset(Examples(*(t.to(device) for t in dataset.examples)))
+        in_host_memory = dataset.examples.x.device.type == "cpu"
         sampler = EpochShuffle(dataset, transform, world, rank, self.hparams.seed) if train else None
         return DataLoader(
             dataset,
@@ -277,7 +323,7 @@ class InfoVAEDataModule(L.LightningDataModule):
             # Workers start afresh every epoch, so they see the epoch that seeds their draws (BatchTransform);
             # with the data in memory, starting them costs little.
             persistent_workers=False,
-            pin_memory=on_gpu,
+            pin_memory=on_gpu and in_host_memory,
             collate_fn=transform,
         )
 

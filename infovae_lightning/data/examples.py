@@ -46,7 +46,7 @@ class InMemoryDataset(Dataset):
     The DataLoader calls `__getitems__` with a whole batch of indices when it exists, so a batch costs one
     fancy-index instead of `batch_size` item lookups plus a stack: the data sets here are small images and
     per-item Python overhead would dominate an epoch. The result is an already-stacked `(x, y)` pair, which
-    `BatchTransform` (the loaders' collate function) accepts.
+    `BatchTransform` (the loaders' collate function) accepts, on the device the examples are on.
     """
 
     def __init__(self, examples: Examples) -> None:
@@ -59,5 +59,7 @@ class InMemoryDataset(Dataset):
         return self.examples.x[index], self.examples.y[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, Tensor]:
-        index = torch.as_tensor(indices, dtype=torch.int64)
-        return self.examples.x[index], self.examples.y[index]
+        # The index is made where the data is (a GPU when the data module holds the split there);
+        # index_select is a plain row gather, 2-3x faster on a CPU than the general x[index].
+        index = torch.as_tensor(indices, dtype=torch.int64, device=self.examples.x.device)
+        return self.examples.x.index_select(0, index), self.examples.y.index_select(0, index)

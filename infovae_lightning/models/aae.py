@@ -94,7 +94,11 @@ class AdversarialAE(InfoVAE):
         self.untoggle_optimizer(opt_ae)
 
         self.log_terms("train", terms, x.shape[0])
-        self.log("train/disc_loss", disc_loss.detach(), batch_size=x.shape[0])
+        if self.logs_this_step():
+            self.log("train/disc_loss", disc_loss.detach(), batch_size=x.shape[0])
+
+    def optimizer_steps_per_batch(self) -> int:
+        return self.hparams.disc_steps + 1
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         ae = super().configure_optimizers()

@@ -84,6 +84,12 @@ class InfoVAE(L.LightningModule):
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
+        compile: run the loss computation (`terms`: encoder, decoder, likelihood and divergence, forward and
+            backward) through `torch.compile`. A way of running the model, not a property of it: a run may be
+            resumed or fine-tuned with another value. Measured effect: docs/benchmarks.md.
+
+    Mixed precision (`trainer.precision=bf16-mixed`) runs the networks in bfloat16; q(z|x), the likelihood's
+    sums and the divergence D are computed in float32 (see `terms`).
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class InfoVAE(L.LightningModule):
         lr: float = 1e-3,
         init_from: str | None = None,
         freeze: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim <= 0:
@@ -125,6 +132,8 @@ class InfoVAE(L.LightningModule):
         if freeze is not None:
             getattr(self, freeze).requires_grad_(False)
         self._weights_restored = False  # set once a checkpoint has filled the weights: init_from is then moot
+        # Compiled lazily, on the first call: building the model (to load a checkpoint, in tests) stays cheap.
+        self._compiled_terms: Any = None
 
     # --- the model -------------------------------------------------------------------------------------
 
@@ -159,11 +168,24 @@ class InfoVAE(L.LightningModule):
         return self.all_gather(t, sync_grads=t.requires_grad and torch.is_grad_enabled()).flatten(0, 1)
 
     def terms(self, x: Tensor) -> Terms:
-        q = self.encoder(x)
+        """Every term of −L on the batch `x`, through `torch.compile` if the model was built with compile."""
+        if not self.hparams.get("compile", False):
+            return self.eager_terms(x)
+        if self._compiled_terms is None:
+            self._compiled_terms = torch.compile(self.eager_terms)
+        return self._compiled_terms(x)
+
+    def eager_terms(self, x: Tensor) -> Terms:
+        q = self.encoder(x)  # float32 also under bf16 autocast (see GaussianEncoder)
         z = q.rsample()
         log_px = self.decoder.log_prob(x, z).mean()
         kl = None if q.deterministic else q.kl_to_prior().mean()
-        div = self.divergence(z)
+        if torch.is_autocast_enabled(z.device.type):
+            # Kernel sums over B² pairs of latents (MMD, Stein) lose their digits in bfloat16: D in float32.
+            with torch.autocast(z.device.type, enabled=False):
+                div = self.divergence(z)
+        else:
+            div = self.divergence(z)
         loss = self.objective.loss(
             log_px,
             kl if kl is not None else 0.0,
@@ -174,7 +196,11 @@ class InfoVAE(L.LightningModule):
     # --- Lightning hooks -------------------------------------------------------------------------------
 
     def log_terms(self, stage: str, terms: Terms, batch_size: int) -> None:
-        """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor)."""
+        """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor).
+
+        Training steps log only when their values reach a logger (`logs_this_step`)."""
+        if stage == "train" and not self.logs_this_step():
+            return
         metrics = {f"{stage}/recon": -terms.log_px}
         if terms.kl is not None:
             metrics[f"{stage}/kl"] = terms.kl
@@ -184,6 +210,27 @@ class InfoVAE(L.LightningModule):
         options = {"on_step": per_step, "on_epoch": not per_step, "batch_size": batch_size}
         self.log(f"{stage}/loss", terms.loss.detach(), prog_bar=True, **options)
         self.log_dict({k: v.detach() for k, v in metrics.items()}, **options)
+
+    def optimizer_steps_per_batch(self) -> int:
+        """How much `trainer.global_step` grows per training batch (one per optimizer step)."""
+        return 1
+
+    def logs_this_step(self) -> bool:
+        """Whether this training step's values reach a logger: every `log_every_n_steps`-th step (when
+        Lightning passes logged values on to the loggers), the last batch of an epoch, the last step of fit.
+
+        On the other steps `self.log` would only replace values that no logger receives, and each call costs
+        ~0.4 ms on a CPU (Lightning moves its result collection to the value's device every call): four terms
+        were 15% of an MLP step (docs/benchmarks.md). The progress bar's loss changes when a step logs.
+        """
+        trainer = self.trainer
+        try:
+            if trainer.fast_dev_run or trainer._logger_connector.should_update_logs or trainer.is_last_batch:
+                return True
+        except AttributeError:  # another Lightning: log every step, as before
+            return True
+        max_steps = trainer.max_steps
+        return max_steps > 0 and trainer.global_step + self.optimizer_steps_per_batch() >= max_steps
 
     def step_name(self, stage: str, batch_idx: int) -> str:
         return f"{stage} step {self.global_step}, epoch {self.current_epoch}, batch {batch_idx}"

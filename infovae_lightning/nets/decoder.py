@@ -35,7 +35,8 @@ class FactorizedDecoder(Decoder):
         self.likelihood = likelihood
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
-        return self.likelihood.log_prob(x, self.net(z))
+        # float32 under bf16 autocast (a no-op otherwise): the likelihood's sums over 784 pixels need it.
+        return self.likelihood.log_prob(x, self.net(z).float())
 
     def sample(self, z: Tensor) -> Tensor:
         return self.likelihood.sample(self.net(z))

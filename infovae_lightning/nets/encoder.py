@@ -65,7 +65,9 @@ class GaussianEncoder(nn.Module):
         return latent_dim if deterministic else 2 * latent_dim
 
     def forward(self, x: Tensor) -> Posterior:
-        h = self.net(x)
+        # float32 under bf16 autocast (a no-op otherwise): the network runs in bf16, but q(z|x), its samples
+        # and the KL and divergence terms built from them keep float32's precision.
+        h = self.net(x).float()
         if self.deterministic:
             return Posterior(h, None)
         mean, raw_std = h.chunk(2, dim=-1)

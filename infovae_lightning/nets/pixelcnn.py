@@ -112,7 +112,8 @@ class PixelCNNDecoder(Decoder):
         return self.out(h)
 
     def log_prob(self, x: Tensor, z: Tensor) -> Tensor:
-        return self.likelihood.log_prob(x, self.params(x, z))
+        # float32 under bf16 autocast: the likelihood's sums over 784 pixels need its precision.
+        return self.likelihood.log_prob(x, self.params(x, z).float())
 
     @torch.no_grad()
     def sample(self, z: Tensor) -> Tensor:
