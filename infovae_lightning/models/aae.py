@@ -94,7 +94,7 @@ class AdversarialAE(InfoVAE):
         self.untoggle_optimizer(opt_ae)
 
         self.log_terms("train", terms, x.shape[0])
-        if self.logs_this_step():
+        if self._log_step:
             self.log("train/disc_loss", disc_loss.detach(), batch_size=x.shape[0])
 
     def optimizer_steps_per_batch(self) -> int:

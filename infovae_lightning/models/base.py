@@ -134,6 +134,7 @@ class InfoVAE(L.LightningModule):
         self._weights_restored = False  # set once a checkpoint has filled the weights: init_from is then moot
         # Compiled lazily, on the first call: building the model (to load a checkpoint, in tests) stays cheap.
         self._compiled_terms: Any = None
+        self._log_step = True  # whether this training step logs: see on_train_batch_start
 
     # --- the model -------------------------------------------------------------------------------------
 
@@ -199,7 +200,7 @@ class InfoVAE(L.LightningModule):
         """Every term of −L logged under its own name: recon = −E log p(x|z), kl, div (its monitor).
 
         Training steps log only when their values reach a logger (`logs_this_step`)."""
-        if stage == "train" and not self.logs_this_step():
+        if stage == "train" and not self._log_step:
             return
         metrics = {f"{stage}/recon": -terms.log_px}
         if terms.kl is not None:
@@ -231,6 +232,10 @@ class InfoVAE(L.LightningModule):
             return True
         max_steps = trainer.max_steps
         return max_steps > 0 and trainer.global_step + self.optimizer_steps_per_batch() >= max_steps
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Decided before the step, as its optimizer steps (two or more for the AAE) advance global_step.
+        self._log_step = self.logs_this_step()
 
     def step_name(self, stage: str, batch_idx: int) -> str:
         return f"{stage} step {self.global_step}, epoch {self.current_epoch}, batch {batch_idx}"
