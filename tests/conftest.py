@@ -15,6 +15,12 @@ from omegaconf import DictConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Trainer settings for tests that fit in-process: no logger, checkpoints, progress bar or model summary.
+QUIET_TRAINER = dict(
+    logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+)
+
+
 def run_script(script: Path, *args: str, cwd: Path) -> None:
     """`python <script> <args>` in a fresh process (one thread, warnings off); fails the test on an error."""
     proc = subprocess.run(

@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import QUIET_TRAINER
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
@@ -58,10 +59,7 @@ def test_loss_falls_on_binarized_mnist(
         limit_train_batches=STEPS,
         limit_val_batches=0,
         log_every_n_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        **QUIET_TRAINER,
         callbacks=[history],
         default_root_dir=tmp_path,
         accelerator="cpu",
@@ -85,10 +83,7 @@ def test_aae_steps_both_players() -> None:
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = L.Trainer(
         max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        **QUIET_TRAINER,
         accelerator="cpu",
     )
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(64)), batch_size=64)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import QUIET_TRAINER
 
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
 from infovae_lightning.nets import BernoulliLikelihood, DiscretizedLogisticMixture, PixelCNNDecoder
@@ -174,10 +175,7 @@ def test_trains_on_binarized_mnist_and_its_nll_falls(binarized_root) -> None:
     trainer = L.Trainer(
         max_steps=60,
         limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        **QUIET_TRAINER,
     )
     trainer.fit(model, datamodule=data)
     after = nll()

@@ -288,7 +288,7 @@ def test_history_keeps_the_last_value_logged_at_a_step(tmp_path: Path) -> None:
 def test_final_metrics_are_drawn_against_numeric_swept_keys(tmp_path: Path) -> None:
     """λ = 1, 10, 100 for two models, two seeds each: one figure per metric against λ with a line per model;
     the model (not a number) and a key with two values get none."""
-    from infovae_lightning.report.figures import numeric_keys, trend_file, trends
+    from infovae_lightning.report.figures import numeric_keys, trend_file, trend_lines, trends
 
     jobs = [
         job(
@@ -303,6 +303,11 @@ def test_final_metrics_are_drawn_against_numeric_swept_keys(tmp_path: Path) -> N
     keys = group_keys(jobs)
     groups = group_jobs(jobs, keys)
     assert numeric_keys(groups, keys) == ["model.lam"]
+    # Seeds 0 and 1 give lam and 2·lam: mean 1.5·lam, std lam/√2, a line per model in λ's order.
+    lines = trend_lines(groups, keys.index("model.lam"), "test/mmd_full")
+    expected = [(lam, 1.5 * lam, pytest.approx(lam / math.sqrt(2))) for lam in (1.0, 10.0, 100.0)]
+    assert lines == {("mmd", "5"): expected, ("stein", "5"): expected}
+    assert trend_lines(groups, keys.index("model.lam"), "test/nll_is") == {}
     written = trends(groups, keys, "test", tmp_path)
     assert written == {"model.lam": {"test/mmd_full": tmp_path / trend_file("model.lam", "test/mmd_full")}}
     assert (tmp_path / "vs_model_lam_test_mmd_full.png").stat().st_size > 10_000

@@ -135,6 +135,20 @@ def numeric_keys(groups: Sequence[Group], keys: Sequence[str]) -> list[str]:
     return found
 
 
+def trend_lines(
+    groups: Sequence[Group], at: int, metric: str
+) -> dict[tuple[str, ...], list[tuple[float, float, float]]]:
+    """The points (key value, mean, std) of `metric` against the grouping key at index `at`, one line per
+    setting of the other keys, in the key's order; groups without the metric are left out."""
+    lines: dict[tuple[str, ...], list[tuple[float, float, float]]] = {}
+    for group in groups:
+        stat = group.stat(metric)
+        if stat is not None:
+            others = group.values[:at] + group.values[at + 1 :]
+            lines.setdefault(others, []).append((float(group.values[at]), stat.mean, stat.std or 0.0))
+    return {others: sorted(points) for others, points in lines.items()}
+
+
 def trends(groups: Sequence[Group], keys: Sequence[str], split: str, out: Path) -> dict[str, dict[str, Path]]:
     """For each numeric key, one figure per metric of `TREND_METRICS` (at `split`): its final value against
     the key, one line per setting of the other keys, mean ± std over seeds as error bars. Keyed by
@@ -144,20 +158,14 @@ def trends(groups: Sequence[Group], keys: Sequence[str], split: str, out: Path) 
         at = keys.index(key)
         for base in TREND_METRICS:
             metric = f"{split}/{base}"
-            lines: dict[tuple[str, ...], list[tuple[float, float, float]]] = {}
-            for group in groups:
-                stat = group.stat(metric)
-                if stat is not None:
-                    others = group.values[:at] + group.values[at + 1 :]
-                    point = (float(group.values[at]), stat.mean, stat.std or 0.0)
-                    lines.setdefault(others, []).append(point)
+            lines = trend_lines(groups, at, metric)
             if not lines:
                 continue
             figure = Figure(figsize=(6.4, 4.0))
             ax = figure.add_subplot()
             other_keys = [k for k in keys if k != key]
             for others, points in lines.items():
-                x, mean, std = (np.array(v) for v in zip(*sorted(points), strict=True))
+                x, mean, std = (np.array(v) for v in zip(*points, strict=True))
                 label = ", ".join(f"{k}={v}" for k, v in zip(other_keys, others, strict=True))
                 ax.errorbar(
                     x, mean, yerr=std if std.any() else None, marker="o", markersize=4, capsize=3, label=label
