@@ -26,6 +26,10 @@ the resident set at that start (libraries, data and model are already there: imp
 `--settings` runs (a) once per set of extra overrides ("base": none), e.g. `model.compile=true`,
 `trainer.precision=bf16-mixed` or `data.on_device=false`, each row against the same (b) and (c).
 
+`--paired` measures (a)/(b) inside one process instead (bench/paired.py): `train.py` runs with the bare loop
+timed between windows of its steps, and a/b is the median ratio of neighbouring windows, free of the ±15%
+between processes; it prints (a), (b) and a/b only (no pythae, no peak memory: the process holds both).
+
 `--repeats R` runs each process R times, interleaved ((b), (c), (a)..., then again), and reports the median
 images/s: on a shared 2-core machine one process's speed varies by ±15% with where its memory landed and
 what else ran, more than the differences measured here.
@@ -37,11 +41,13 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -85,6 +91,38 @@ def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
     r = json.loads(out.read_text())
     rss = (r["peak_rss_mb"], r["rss_at_train_start_mb"])
     return Result("lightning", r["steps"], r["images"], r["seconds"], *rss, r.get("cuda_peak_mb"))
+
+
+def run_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str, Any]:
+    """`train.py` with the case's overrides, the bare loop timed between windows of its steps (paired.py)."""
+    out = work / f"paired-{case.name}-{repeat}.json"
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *case.config_overrides(),
+        f"hydra.run.dir={work / f'paired-{case.name}-{repeat}'}",
+        "+callbacks.paired._target_=bench.paired.PairedBareLoop",
+        f"+callbacks.paired.model={case.model}",
+        f"+callbacks.paired.path={out}",
+        f"+callbacks.paired.warmup={case.warmup}",
+        f"+callbacks.paired.window={window}",
+        f"+callbacks.paired.pairs={max(1, case.steps // window)}",
+    ]
+    run_process(command, work / f"paired-{case.name}-{repeat}.log", environment())
+    return json.loads(out.read_text())
+
+
+def paired_row(case: Case, setting: str, results: list[dict[str, Any]]) -> str:
+    """A table row: the median over processes of (a) and (b) images/s and of a/b."""
+    b = case.batch_size
+    ours = statistics.median(b / r["lightning_s_per_step"] for r in results)
+    bare = statistics.median(b / r["bare_s_per_step"] for r in results)
+    ratios = [r["a_over_b"] for r in results]
+    spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+    pairs = sum(r["pairs"] for r in results)
+    cells = [case.model, case.net, str(b), setting, f"{ours:,.0f}", f"{bare:,.0f}"]
+    cells += [f"{statistics.median(ratios):.2f}{spread}", str(pairs)]
+    return "| " + " | ".join(cells) + " |"
 
 
 def run_worker(case: Case, variant: str, work: Path, repeat: int = 0) -> Result:
@@ -153,6 +191,10 @@ def main() -> None:
         default=["base"],
         help='sets of extra train.py overrides for (a), each one space-separated string; "base": none',
     )
+    parser.add_argument(
+        "--paired", action="store_true", help="(a)/(b) in one process, windows alternating (bench/paired.py)"
+    )
+    parser.add_argument("--window", type=int, default=20, help="--paired: steps per window (MLP; conv: 5)")
     parser.add_argument("--repeats", type=int, default=1, help="processes per variant; the median is shown")
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)
     parser.add_argument("--keep", help="keep the runs' logs and JSON results in this folder")
@@ -173,11 +215,15 @@ def main() -> None:
         f"({platform.machine()}); latent_dim {args.latent_dim}; warm-up {args.warmup}; timed steps: "
         f"mlp {args.steps}, conv {args.conv_steps}; median of {args.repeats} process(es) each"
     )
-    print(
-        "| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | (c) pythae img/s "
-        "| a/b | a/c | peak MB a | peak MB b | peak MB c |"
-    )
-    print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
+    if args.paired:
+        print("| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | a/b | pairs |")
+        print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |", flush=True)
+    else:
+        print(
+            "| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | (c) pythae img/s "
+            "| a/b | a/c | peak MB a | peak MB b | peak MB c |"
+        )
+        print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     work_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="infovae-bench-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     for net in args.nets:
@@ -188,6 +234,13 @@ def main() -> None:
                     model, net, batch_size, steps, args.warmup, args.latent_dim, args.device, args.data_root
                 )
                 settings = [() if setting == "base" else tuple(setting.split()) for setting in args.settings]
+                if args.paired:
+                    window = args.window if net == "mlp" else 5
+                    for setting, overrides in zip(args.settings, settings, strict=True):
+                        setting_case = replace(case, overrides=overrides)
+                        paired = [run_paired(setting_case, work_dir, window, r) for r in range(args.repeats)]
+                        print(paired_row(case, setting, paired), flush=True)
+                    continue
                 runs: dict[str, list[Result]] = {name: [] for name in ("bare", "pythae", *args.settings)}
                 for repeat in range(args.repeats):
                     if "bare" in args.variants:
