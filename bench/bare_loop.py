@@ -1,10 +1,10 @@
 """(b) of `bench/throughput.py`: a bare, hand-written PyTorch training loop of the same model.
 
 The same networks (the library's `MLP`, `ConvEncoder`, `ConvDecoder` modules, plain `nn.Sequential`s inside),
-the same loss written out by hand, the same Adam optimizers and learning rates, on the same images: whatever
-our Lightning path costs beyond this is overhead (Lightning's loop and hooks, our module's logging and checks,
-the data module). No Lightning, no callbacks, no logging, no NaN check; batches indexed from one tensor on the
-training device.
+the same loss written out by hand, the same (fused) Adam optimizers and learning rates, on the same images:
+whatever our Lightning path costs beyond this is overhead (Lightning's loop and hooks, our module's logging
+and checks, the data module). No Lightning, no callbacks, no logging, no NaN check; batches indexed from one
+tensor on the training device.
 
 `tests/test_bench.py` checks that `BareModel.loss` equals our module's `terms(x).loss` on the same batch,
 weights and noise, so the ratio compares equal work.
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.common import Case, Result, compose, peak_memory, start_memory, synchronize, training_images
+from infovae_lightning.models.base import adam
 from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.mlp import MLP
 
@@ -121,10 +122,10 @@ class BareTrainer:
     def __init__(self, model: BareModel, model_cfg: dict[str, Any]) -> None:
         self.model = model
         ae = list(model.encoder.parameters()) + list(model.decoder.parameters())
-        self.optimizer = torch.optim.Adam(ae, lr=model_cfg["lr"])
+        self.optimizer = adam(ae, model_cfg["lr"], ae[0].device)
         if model.kind == "aae":
-            disc = model.discriminator.parameters()
-            self.disc_optimizer = torch.optim.Adam(disc, lr=model_cfg["disc_lr"])
+            disc = list(model.discriminator.parameters())
+            self.disc_optimizer = adam(disc, model_cfg["disc_lr"], disc[0].device)
 
     def step(self, x: Tensor) -> None:
         model = self.model

@@ -230,3 +230,12 @@ def test_training_logs_the_steps_a_logger_receives_and_the_last(cls, tmp_path: P
     written = [int(row.split(",")[step]) for row in rows if row.split(",")[column]]  # steps count batches
     assert written == [4, 9, 14, 19]
     assert "train/loss" in trainer.callback_metrics and "train/div" in trainer.callback_metrics
+
+
+@pytest.mark.parametrize("cls", [ELBOVAE, AdversarialAE])
+def test_adam_is_fused_on_a_cpu(cls) -> None:
+    """torch's default Adam loops over the parameters on a CPU; every optimizer here is the fused one."""
+    optimizers = cls(**TINY).configure_optimizers()
+    for optimizer in optimizers if isinstance(optimizers, list) else [optimizers]:
+        assert isinstance(optimizer, torch.optim.Adam)
+        assert all(group["fused"] for group in optimizer.param_groups)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from infovae_lightning.errors import NonFiniteLossError
-from infovae_lightning.models.base import Divergence, InfoVAE
+from infovae_lightning.models.base import Divergence, InfoVAE, adam
 from infovae_lightning.nets import MLP
 
 
@@ -102,5 +102,5 @@ class AdversarialAE(InfoVAE):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         ae = super().configure_optimizers()
-        disc = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.disc_lr)
+        disc = adam(self.discriminator.parameters(), self.hparams.disc_lr, self.device)
         return [ae, disc]

@@ -38,6 +38,13 @@ def compile_options(device_type: str) -> dict[str, Any]:
     return {"options": {"layout_optimization": False}} if device_type == "cuda" else {}
 
 
+def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused (one kernel for all parameters) on a CPU or CUDA device. On a CPU torch's default Adam
+    loops over the parameters op by op: 0.9 ms a step for the MLP against 0.2 ms fused, a sixth of the
+    step at batch 100 (docs/benchmarks.md). The same update, rounded differently."""
+    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
+
+
 @dataclass
 class Divergence:
     """One batch estimate of D(q(z)‖p(z)): `value` enters the loss; `monitor` is what gets logged.
@@ -285,7 +292,7 @@ class InfoVAE(L.LightningModule):
         return [p for p in params if p.requires_grad]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.trainable_parameters(), lr=self.hparams.lr)
+        return adam(self.trainable_parameters(), self.hparams.lr, self.device)
 
     # --- checkpoints -----------------------------------------------------------------------------------
 
