@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from bench.bare_loop import networks
 from bench.common import Case, Result, compose, peak_memory, start_memory, synchronize, training_images
+from bench.paired import AlternatingWindows, bare_trainer
 from infovae_lightning.nets.mlp import MLP
 
 SUPPORTED = ("elbo", "mmd", "aae")
@@ -121,15 +122,26 @@ def build(case: Case, cfg: dict[str, Any]):
     return model, trainers.BaseTrainer, trainer_config
 
 
+def train_until_stopped(case: Case, cfg: dict[str, Any], x: torch.Tensor, callback: Any) -> None:
+    """pythae's `trainer.train()` on the images `x`, until `callback` raises StopTraining."""
+    _, _, _, BaseDataset, _, _ = pythae_classes()
+    model, trainer_cls, trainer_config = build(case, cfg)
+    with tempfile.TemporaryDirectory() as out:
+        trainer_config.output_dir = out
+        dataset = BaseDataset(x, torch.zeros(x.shape[0]))
+        trainer = trainer_cls(model, dataset, training_config=trainer_config, callbacks=[callback])
+        try:
+            trainer.train()
+        except StopTraining:
+            pass
+
+
 def run(case: Case) -> Result:
-    _, _, _, BaseDataset, _, TrainingCallback = pythae_classes()
+    _, _, _, _, _, TrainingCallback = pythae_classes()
     cfg = compose(case)
     torch.manual_seed(cfg["seed"])
     device = torch.device(case.device)
-    model, trainer_cls, trainer_config = build(case, cfg)
     x = training_images(case)
-    dataset = BaseDataset(x, torch.zeros(x.shape[0]))
-    batch_size = case.batch_size
 
     class Timer(TrainingCallback):
         """Times each step from the end of the previous one; leaves out each epoch's first step."""
@@ -155,13 +167,29 @@ def run(case: Case) -> Result:
                 raise StopTraining
 
     timer = Timer()
-    with tempfile.TemporaryDirectory() as out:
-        trainer_config.output_dir = out
-        trainer = trainer_cls(model, dataset, training_config=trainer_config, callbacks=[timer])
-        rss_start = start_memory(device)
-        try:
-            trainer.train()
-        except StopTraining:
-            pass
+    rss_start = start_memory(device)
+    train_until_stopped(case, cfg, x, timer)
     rss, cuda = peak_memory(device)
-    return Result("pythae", timer.steps, timer.steps * batch_size, timer.seconds, rss, rss_start, cuda)
+    return Result("pythae", timer.steps, timer.steps * case.batch_size, timer.seconds, rss, rss_start, cuda)
+
+
+def run_paired(case: Case, window: int) -> dict[str, Any]:
+    """(c)/(b) in one process: pythae's trainer, bare steps timed between windows of its steps (paired.py)."""
+    _, _, _, _, _, TrainingCallback = pythae_classes()
+    cfg = compose(case)
+    torch.manual_seed(cfg["seed"])
+    device = torch.device(case.device)
+    x = training_images(case)
+    bare = bare_trainer(cfg["model"], case.model, device)
+    windows = AlternatingWindows(bare, x, window, max(1, case.steps // window), case.warmup, device)
+
+    class Alternate(TrainingCallback):
+        def on_train_step_begin(self, training_config, **kwargs) -> None:  # pythae: an epoch begins
+            windows.interrupt()
+
+        def on_train_step_end(self, training_config, **kwargs) -> None:  # pythae: a batch ends
+            if windows.step_end(case.batch_size):
+                raise StopTraining
+
+    train_until_stopped(case, cfg, x, Alternate())
+    return windows.results()

@@ -26,9 +26,10 @@ the resident set at that start (libraries, data and model are already there: imp
 `--settings` runs (a) once per set of extra overrides ("base": none), e.g. `model.compile=true`,
 `trainer.precision=bf16-mixed` or `data.on_device=false`, each row against the same (b) and (c).
 
-`--paired` measures (a)/(b) inside one process instead (bench/paired.py): `train.py` runs with the bare loop
-timed between windows of its steps, and a/b is the median ratio of neighbouring windows, free of the ±15%
-between processes; it prints (a), (b) and a/b only (no pythae, no peak memory: the process holds both).
+`--paired` measures the ratios inside processes instead (bench/paired.py): `train.py` runs with the bare
+loop timed between windows of its steps, and a/b is the median ratio of neighbouring windows, free of the
+±15% between processes; pythae's trainer runs the same way for c/b, and a/c = (a/b) / (c/b). It prints no
+peak memory (each process holds two models).
 
 `--repeats R` runs each process R times, interleaved ((b), (c), (a)..., then again), and reports the median
 images/s: on a shared 2-core machine one process's speed varies by ±15% with where its memory landed and
@@ -112,16 +113,30 @@ def run_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str
     return json.loads(out.read_text())
 
 
-def paired_row(case: Case, setting: str, results: list[dict[str, Any]]) -> str:
-    """A table row: the median over processes of (a) and (b) images/s and of a/b."""
+def run_pythae_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str, Any]:
+    """pythae's trainer with the bare loop between windows of its steps, in a fresh process (`--worker`)."""
+    out = work / f"pythae-paired-{case.name}-{repeat}.json"
+    command = [sys.executable, str(Path(__file__)), "--worker", "pythae-paired", "--window", str(window)]
+    command += ["--case", json.dumps(asdict(case)), "--out", str(out)]
+    run_process(command, work / f"pythae-paired-{case.name}-{repeat}.log", environment(pythae=True))
+    return json.loads(out.read_text())
+
+
+def paired_row(case: Case, setting: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
+    """A table row: medians over processes of (a) and (b) images/s, a/b, c/b, and a/c = (a/b) / (c/b)."""
+
+    def cell(ratios: list[float]) -> str:
+        spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+        return f"{statistics.median(ratios):.2f}{spread}"
+
     b = case.batch_size
-    ours = statistics.median(b / r["lightning_s_per_step"] for r in results)
-    bare = statistics.median(b / r["bare_s_per_step"] for r in results)
-    ratios = [r["a_over_b"] for r in results]
-    spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
-    pairs = sum(r["pairs"] for r in results)
-    cells = [case.model, case.net, str(b), setting, f"{ours:,.0f}", f"{bare:,.0f}"]
-    cells += [f"{statistics.median(ratios):.2f}{spread}", str(pairs)]
+    a_rate = statistics.median(b / r["measured_s_per_step"] for r in ours)
+    b_rate = statistics.median(b / r["bare_s_per_step"] for r in ours)
+    a_b = [r["ratio"] for r in ours]
+    c_b = [r["ratio"] for r in theirs]
+    a_c = f"{statistics.median(a_b) / statistics.median(c_b):.2f}" if c_b else "—"
+    cells = [case.model, case.net, str(b), setting, f"{a_rate:,.0f}", f"{b_rate:,.0f}", cell(a_b)]
+    cells += [cell(c_b) if c_b else "—", a_c, str(sum(r["pairs"] for r in ours + theirs))]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -136,18 +151,20 @@ def run_worker(case: Case, variant: str, work: Path, repeat: int = 0) -> Result:
     return Result.load(out)
 
 
-def worker(variant: str, case_json: str, out: str) -> None:
+def worker(variant: str, case_json: str, out: str, window: int) -> None:
     case_dict = json.loads(case_json)
     case = Case(**{**case_dict, "overrides": tuple(case_dict["overrides"])})
     if variant == "bare":
         from bench import bare_loop
 
-        result = bare_loop.run(case)
-    else:
-        from bench import pythae_loop
+        bare_loop.run(case).save(out)
+        return
+    from bench import pythae_loop
 
-        result = pythae_loop.run(case)
-    result.save(out)
+    if variant == "pythae-paired":
+        Path(out).write_text(json.dumps(pythae_loop.run_paired(case, window)))
+    else:
+        pythae_loop.run(case).save(out)
 
 
 def median(results: list[Result]) -> Result | None:
@@ -198,12 +215,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="processes per variant; the median is shown")
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)
     parser.add_argument("--keep", help="keep the runs' logs and JSON results in this folder")
-    parser.add_argument("--worker", choices=("bare", "pythae"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=("bare", "pythae", "pythae-paired"), help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.case, args.out)
+        worker(args.worker, args.case, args.out, args.window)
         return
 
     pythae = "pythae" in args.variants and (BENCH_SITE / "pythae").is_dir()
@@ -216,8 +233,8 @@ def main() -> None:
         f"mlp {args.steps}, conv {args.conv_steps}; median of {args.repeats} process(es) each"
     )
     if args.paired:
-        print("| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | a/b | pairs |")
-        print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: |", flush=True)
+        print("| model | net | batch | (a) setting | (a) img/s | (b) bare img/s | a/b | c/b | a/c | pairs |")
+        print("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |", flush=True)
     else:
         print(
             "| model | net | batch | (a) setting | (a) Lightning img/s | (b) bare img/s | (c) pythae img/s "
@@ -236,10 +253,13 @@ def main() -> None:
                 settings = [() if setting == "base" else tuple(setting.split()) for setting in args.settings]
                 if args.paired:
                     window = args.window if net == "mlp" else 5
+                    theirs = []
+                    if pythae and model in PYTHAE_MODELS:
+                        theirs = [run_pythae_paired(case, work_dir, window, r) for r in range(args.repeats)]
                     for setting, overrides in zip(args.settings, settings, strict=True):
                         setting_case = replace(case, overrides=overrides)
-                        paired = [run_paired(setting_case, work_dir, window, r) for r in range(args.repeats)]
-                        print(paired_row(case, setting, paired), flush=True)
+                        ours = [run_paired(setting_case, work_dir, window, r) for r in range(args.repeats)]
+                        print(paired_row(case, setting, ours, theirs), flush=True)
                     continue
                 runs: dict[str, list[Result]] = {name: [] for name in ("bare", "pythae", *args.settings)}
                 for repeat in range(args.repeats):

@@ -4,6 +4,7 @@ Throughput callback counts the steps it times. (Speed itself is measured by benc
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bare_loop import BareModel, BareTrainer  # noqa: E402
 from bench.common import Case, compose  # noqa: E402
+from bench.lightning_floor import bare_step, lightning_step  # noqa: E402
+from bench.paired import PairedBareLoop  # noqa: E402
 
 
 def _module_and_bare(model: str, net: str) -> tuple[L.LightningModule, BareModel, dict]:
@@ -88,6 +91,29 @@ def test_throughput_times_steps_within_epochs(tmp_path: Path) -> None:
     assert trainer.global_step == 3 + 30 + 1
     assert result["seconds"] > 0 and result["images_per_s"] > 0
     assert result["peak_rss_mb"] > 0
+
+
+def test_paired_windows_alternate_within_epochs(tmp_path: Path) -> None:
+    """20 batches an epoch, windows of 4 after 3 warm-up steps: 4 pairs in epoch 0, the window cut by its end
+    (and validation) dropped, 2 more pairs in epoch 1, then fit stops."""
+    datamodule = InfoVAEDataModule(name="toy", toy_size=200, batch_size=10)
+    module = MMDVAE(latent_dim=1, input_shape=[1], net={"name": "mlp", "hidden": [8]})
+    paired = PairedBareLoop("mmd", str(tmp_path / "p.json"), window=4, pairs=6, warmup=3)
+    trainer = L.Trainer(
+        max_epochs=5, callbacks=[paired], logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
+    trainer.fit(module, datamodule=datamodule)
+    result = json.loads((tmp_path / "p.json").read_text())
+    assert (result["pairs"], result["dropped"], result["batch_size"]) == (6, 1, 10)
+    assert trainer.global_step == 20 + 1 + 2 * 4  # epoch 0, the step that starts epoch 1's windows, 2 windows
+    assert all(a > 0 and b > 0 for a, b in result["times"])
+    assert result["ratio"] == pytest.approx(statistics.median(b / a for a, b in result["times"]))
+    assert paired.windows.bare.model.kind == "mmd"
+
+
+def test_lightning_floor_times_both_loops() -> None:
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(101, 1)), batch_size=1)
+    assert bare_step(loader, 100) > 0 and lightning_step(loader, 100) > 0  # seconds a step; speed: bench/
 
 
 def test_throughput_rejects_bad_arguments() -> None:
