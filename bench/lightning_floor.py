@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    logging.getLogger("lightning").setLevel(logging.ERROR)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     loader = DataLoader(TensorDataset(torch.ones(args.steps + 1, 1)), batch_size=1)
     rows = []
     for _ in range(args.repeats):  # alternating, so that both see the machine's same moments

@@ -119,21 +119,30 @@ class PairedBareLoop(Callback):
 
     Args:
         model: the bare loop's model kind (elbo, mmd, stein, aae), the run's model.
-        path: where the JSON results go when the pairs are done (fit stops then).
+        path: where the JSON results go when the pairs are done (fit stops then); None: not written.
         window: steps per window (a multiple of the logging interval keeps windows alike).
         pairs, warmup: see `AlternatingWindows`.
+        images: the bare loop's images; None: the run's data module's training images.
     """
 
-    def __init__(self, model: str, path: str, window: int = 20, pairs: int = 15, warmup: int = 10) -> None:
+    def __init__(
+        self,
+        model: str,
+        path: str | None = None,
+        window: int = 20,
+        pairs: int = 15,
+        warmup: int = 10,
+        images: Tensor | None = None,
+    ) -> None:
         if window < 1 or pairs < 1:
             raise ValueError(f"window and pairs must be >= 1, got {window} and {pairs}")
-        self.model, self.path = model, path
+        self.model, self.path, self.images = model, path, images
         self.window, self.pairs, self.warmup = window, pairs, warmup
         self.windows: AlternatingWindows | None = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         hparams = dict(pl_module.hparams)  # the bare model is built from the run's own hyperparameters
-        images = trainer.datamodule.datasets["train"].examples.x
+        images = self.images if self.images is not None else trainer.datamodule.datasets["train"].examples.x
         bare = bare_trainer(hparams, self.model, pl_module.device)
         device = pl_module.device
         self.windows = AlternatingWindows(bare, images, self.window, self.pairs, self.warmup, device)
@@ -149,4 +158,5 @@ class PairedBareLoop(Callback):
     ) -> None:
         if self.windows.step_end(int(batch[0].shape[0])):  # the run's batches are (images, labels)
             trainer.should_stop = True
-            self.windows.write(self.path)
+            if self.path:
+                self.windows.write(self.path)

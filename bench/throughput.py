@@ -75,20 +75,24 @@ def run_process(command: list[str], log: Path, env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(command[:3])} ... failed (exit {proc.returncode}):\n{tail}")
 
 
-def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
-    """`train.py` with the case's overrides, timed by the Throughput callback."""
-    out = work / f"lightning-{case.name}-{repeat}.json"
+def run_train_py(case: Case, work: Path, run: str, callback: dict[str, Any]) -> None:
+    """`train.py` with the case's overrides and one more callback, `callback` (`_target_` and arguments),
+    as `callbacks.extra`; its run directory and log are named `run`."""
     command = [
         sys.executable,
         str(ROOT / "train.py"),
         *case.config_overrides(),
-        f"hydra.run.dir={work / f'run-{case.name}-{repeat}'}",
-        "+callbacks.throughput._target_=infovae_lightning.throughput.Throughput",
-        f"+callbacks.throughput.warmup={case.warmup}",
-        f"+callbacks.throughput.stop_after={case.steps}",
-        f"+callbacks.throughput.path={out}",
+        f"hydra.run.dir={work / run}",
     ]
-    run_process(command, work / f"lightning-{case.name}-{repeat}.log", environment())
+    command += [f"+callbacks.extra.{key}={value}" for key, value in callback.items()]
+    run_process(command, work / f"{run}.log", environment())
+
+
+def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
+    """`train.py` with the case's overrides, timed by the Throughput callback."""
+    out = work / f"lightning-{case.name}-{repeat}.json"
+    timer = {"_target_": "infovae_lightning.throughput.Throughput", "warmup": case.warmup, "path": out}
+    run_train_py(case, work, f"run-{case.name}-{repeat}", {**timer, "stop_after": case.steps})
     r = json.loads(out.read_text())
     rss = (r["peak_rss_mb"], r["rss_at_train_start_mb"])
     return Result("lightning", r["steps"], r["images"], r["seconds"], *rss, r.get("cuda_peak_mb"))
@@ -97,19 +101,9 @@ def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
 def run_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str, Any]:
     """`train.py` with the case's overrides, the bare loop timed between windows of its steps (paired.py)."""
     out = work / f"paired-{case.name}-{repeat}.json"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        *case.config_overrides(),
-        f"hydra.run.dir={work / f'paired-{case.name}-{repeat}'}",
-        "+callbacks.paired._target_=bench.paired.PairedBareLoop",
-        f"+callbacks.paired.model={case.model}",
-        f"+callbacks.paired.path={out}",
-        f"+callbacks.paired.warmup={case.warmup}",
-        f"+callbacks.paired.window={window}",
-        f"+callbacks.paired.pairs={max(1, case.steps // window)}",
-    ]
-    run_process(command, work / f"paired-{case.name}-{repeat}.log", environment())
+    pairing = {"_target_": "bench.paired.PairedBareLoop", "model": case.model, "path": out, "window": window}
+    pairing |= {"warmup": case.warmup, "pairs": max(1, case.steps // window)}
+    run_train_py(case, work, f"paired-{case.name}-{repeat}", pairing)
     return json.loads(out.read_text())
 
 

@@ -40,8 +40,8 @@ def compile_options(device_type: str) -> dict[str, Any]:
 
 def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
     """Adam, fused (one kernel for all parameters) on a CPU or CUDA device. On a CPU torch's default Adam
-    loops over the parameters op by op: 0.9 ms a step for the MLP against 0.2 ms fused, a sixth of the
-    step at batch 100 (docs/benchmarks.md). The same update, rounded differently."""
+    loops over the parameters op by op: 0.9-1.0 ms an update for the MLP against 0.2-0.5 ms fused, 8-16% of
+    its step at batch 100 (`bench/adam.py`, docs/benchmarks.md). The same update, rounded differently."""
     return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
