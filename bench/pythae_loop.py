@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -122,18 +123,23 @@ def build(case: Case, cfg: dict[str, Any]):
     return model, trainers.BaseTrainer, trainer_config
 
 
-def train_until_stopped(case: Case, cfg: dict[str, Any], x: torch.Tensor, callback: Any) -> None:
-    """pythae's `trainer.train()` on the images `x`, until `callback` raises StopTraining."""
+def train_until_stopped(
+    case: Case, cfg: dict[str, Any], x: torch.Tensor, callback: Any, before: Callable[[], Any] = lambda: None
+) -> Any:
+    """pythae's `trainer.train()` on the images `x`, until `callback` raises StopTraining; `before()` runs
+    just before training starts (model, data set and trainer built), and its result is returned."""
     _, _, _, BaseDataset, _, _ = pythae_classes()
     model, trainer_cls, trainer_config = build(case, cfg)
     with tempfile.TemporaryDirectory() as out:
         trainer_config.output_dir = out
         dataset = BaseDataset(x, torch.zeros(x.shape[0]))
         trainer = trainer_cls(model, dataset, training_config=trainer_config, callbacks=[callback])
+        started = before()
         try:
             trainer.train()
         except StopTraining:
             pass
+    return started
 
 
 def run(case: Case) -> Result:
@@ -167,8 +173,7 @@ def run(case: Case) -> Result:
                 raise StopTraining
 
     timer = Timer()
-    rss_start = start_memory(device)
-    train_until_stopped(case, cfg, x, timer)
+    rss_start = train_until_stopped(case, cfg, x, timer, before=lambda: start_memory(device))
     rss, cuda = peak_memory(device)
     return Result("pythae", timer.steps, timer.steps * case.batch_size, timer.seconds, rss, rss_start, cuda)
 
