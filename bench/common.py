@@ -7,9 +7,11 @@ composed config, so the three implementations train the same model; and its imag
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,24 @@ class Result:
     @classmethod
     def load(cls, path: str | Path) -> Result:
         return cls(**json.loads(Path(path).read_text()))
+
+
+# A Trainer that only trains, for the scripts that build one themselves: no logger, checkpoints, progress bar
+# or model summary (what they time is Lightning's loop, not these).
+QUIET_TRAINER: dict[str, Any] = {
+    "accelerator": "cpu",
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+def quiet() -> None:
+    """Warnings and Lightning's info lines off, so that a script prints only its results."""
+    warnings.filterwarnings("ignore")
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def compose(case: Case) -> Any:

@@ -11,14 +11,19 @@ callbacks (the rest of the overhead in docs/benchmarks.md). The first fifth of t
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
+import sys
 import time
-import warnings
+from pathlib import Path
 
-import lightning as L
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from bench.common import QUIET_TRAINER, quiet  # noqa: E402
 
 
 class OneWeight(L.LightningModule):
@@ -43,15 +48,7 @@ class StepClock(L.Callback):
 
 def lightning_step(loader: DataLoader, steps: int) -> float:
     clock = StepClock()
-    trainer = L.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[clock],
-    )
+    trainer = L.Trainer(max_steps=steps, callbacks=[clock], **QUIET_TRAINER)
     trainer.fit(OneWeight(), loader)
     skip = steps // 5
     return (clock.ends[-1] - clock.ends[skip]) / (len(clock.ends) - 1 - skip)
@@ -77,9 +74,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet()
     loader = DataLoader(TensorDataset(torch.ones(args.steps + 1, 1)), batch_size=1)
     rows = []
     for _ in range(args.repeats):  # alternating, so that both see the machine's same moments

@@ -19,10 +19,8 @@ Automatically optimized models only (ELBO, MMD, Stein); the AAE's manual steps a
 from __future__ import annotations
 
 import argparse
-import logging
 import statistics
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from bench.common import DEFAULT_DATA_DIR, Case, compose  # noqa: E402
+from bench.common import DEFAULT_DATA_DIR, QUIET_TRAINER, Case, compose, quiet  # noqa: E402
 from bench.paired import PairedBareLoop  # noqa: E402
 from infovae_lightning.data import InfoVAEDataModule  # noqa: E402
 
@@ -56,16 +54,7 @@ def fit_ratio(
         module.training_step = lambda batch, batch_idx: module.terms(batch[0]).loss
     images = datamodule.datasets["train"].examples.x
     paired = PairedBareLoop(kind, window=window, pairs=pairs, images=images)
-    trainer = L.Trainer(
-        max_epochs=1000,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        callbacks=[paired],
-    )
+    trainer = L.Trainer(max_epochs=1000, limit_val_batches=0, callbacks=[paired], **QUIET_TRAINER)
     if variant in ("plain loader", "both"):
         batch_size = datamodule.hparams.batch_size
         order = torch.randperm(images.shape[0])
@@ -89,9 +78,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet()
     case = Case(args.model, "mlp", args.batch_size, steps=1, data_root=args.data_root)
     model_cfg = compose(case)["model"]
     datamodule = InfoVAEDataModule(name="binarized_mnist", root=args.data_root, batch_size=args.batch_size)

@@ -134,8 +134,6 @@ class PairedBareLoop(Callback):
         warmup: int = 10,
         images: Tensor | None = None,
     ) -> None:
-        if window < 1 or pairs < 1:
-            raise ValueError(f"window and pairs must be >= 1, got {window} and {pairs}")
         self.model, self.path, self.images = model, path, images
         self.window, self.pairs, self.warmup = window, pairs, warmup
         self.windows: AlternatingWindows | None = None

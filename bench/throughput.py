@@ -107,15 +107,6 @@ def run_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str
     return json.loads(out.read_text())
 
 
-def run_pythae_paired(case: Case, work: Path, window: int, repeat: int = 0) -> dict[str, Any]:
-    """pythae's trainer with the bare loop between windows of its steps, in a fresh process (`--worker`)."""
-    out = work / f"pythae-paired-{case.name}-{repeat}.json"
-    command = [sys.executable, str(Path(__file__)), "--worker", "pythae-paired", "--window", str(window)]
-    command += ["--case", json.dumps(asdict(case)), "--out", str(out)]
-    run_process(command, work / f"pythae-paired-{case.name}-{repeat}.log", environment(pythae=True))
-    return json.loads(out.read_text())
-
-
 def paired_row(case: Case, setting: str, ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> str:
     """A table row: medians over processes of (a) and (b) images/s, a/b, c/b, and a/c = (a/b) / (c/b)."""
 
@@ -134,15 +125,15 @@ def paired_row(case: Case, setting: str, ours: list[dict[str, Any]], theirs: lis
     return "| " + " | ".join(cells) + " |"
 
 
-def run_worker(case: Case, variant: str, work: Path, repeat: int = 0) -> Result:
-    """The bare or pythae case in a fresh process (`--worker`)."""
+def run_worker(case: Case, variant: str, work: Path, repeat: int = 0, window: int = 0) -> Path:
+    """The bare, pythae or pythae-paired (`window` steps a window) case in a fresh process (`--worker`);
+    returns the path of its JSON result."""
     out = work / f"{variant}-{case.name}-{repeat}.json"
     command = [sys.executable, str(Path(__file__)), "--worker", variant, "--case", json.dumps(asdict(case))]
-    command += ["--out", str(out)]
-    run_process(
-        command, work / f"{variant}-{case.name}-{repeat}.log", environment(pythae=variant == "pythae")
-    )
-    return Result.load(out)
+    command += ["--out", str(out), "--window", str(window)]
+    env = environment(pythae=variant.startswith("pythae"))
+    run_process(command, work / f"{variant}-{case.name}-{repeat}.log", env)
+    return out
 
 
 def worker(variant: str, case_json: str, out: str, window: int) -> None:
@@ -249,7 +240,9 @@ def main() -> None:
                     window = args.window if net == "mlp" else 5
                     theirs = []
                     if pythae and model in PYTHAE_MODELS:
-                        theirs = [run_pythae_paired(case, work_dir, window, r) for r in range(args.repeats)]
+                        for r in range(args.repeats):
+                            path = run_worker(case, "pythae-paired", work_dir, r, window)
+                            theirs.append(json.loads(path.read_text()))
                     for setting, overrides in zip(args.settings, settings, strict=True):
                         setting_case = replace(case, overrides=overrides)
                         ours = [run_paired(setting_case, work_dir, window, r) for r in range(args.repeats)]
@@ -258,9 +251,9 @@ def main() -> None:
                 runs: dict[str, list[Result]] = {name: [] for name in ("bare", "pythae", *args.settings)}
                 for repeat in range(args.repeats):
                     if "bare" in args.variants:
-                        runs["bare"].append(run_worker(case, "bare", work_dir, repeat))
+                        runs["bare"].append(Result.load(run_worker(case, "bare", work_dir, repeat)))
                     if pythae and model in PYTHAE_MODELS:
-                        runs["pythae"].append(run_worker(case, "pythae", work_dir, repeat))
+                        runs["pythae"].append(Result.load(run_worker(case, "pythae", work_dir, repeat)))
                     if "lightning" in args.variants:
                         for setting, overrides in zip(args.settings, settings, strict=True):
                             ours = run_lightning(replace(case, overrides=overrides), work_dir, repeat)

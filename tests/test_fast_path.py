@@ -16,7 +16,7 @@ from conftest import compose_config
 
 from infovae_lightning.checkpoints import check_resumable, read_checkpoint
 from infovae_lightning.data import InfoVAEDataModule
-from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
+from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE, base
 from infovae_lightning.models.base import compile_options
 from infovae_lightning.train import run
 
@@ -169,10 +169,16 @@ def test_compile_and_bf16_switches_compose_and_train(tmp_path: Path, quick_compi
     check_resumable({**ckpt.hparams, "compile": False}, ckpt)
 
 
-def test_inductor_layout_optimization_is_off_on_cuda_only() -> None:
+def test_inductor_layout_optimization_is_off_on_cuda_only(monkeypatch) -> None:
     """On CUDA it broke the conv net's compiled backward (see `compile_options`); elsewhere it is kept."""
     assert compile_options("cuda") == {"options": {"layout_optimization": False}}
     assert compile_options("cpu") == {}
+    # ... and `terms` compiles with the options of the batch's device.
+    given = []
+    monkeypatch.setattr(base, "compile_options", lambda device_type: {"options": {"for": device_type}})
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: (given.append(kwargs), fn)[1])
+    MMDVAE(**TINY, compile=True).terms(torch.bernoulli(torch.full((8, 1, 28, 28), 0.3)))
+    assert given == [{"options": {"for": "cpu"}}]
 
 
 @needs_cuda
