@@ -131,6 +131,7 @@ class ELBOConf(ModelConf):
 @dataclass
 class MMDConf(ModelConf):
     _target_: str = "infovae_lightning.models.MMDVAE"
+    alpha: float = 1.0
     lam: float = 1000.0
     kernel: str = "gaussian"
     estimator: str = "biased"

@@ -63,7 +63,7 @@ def test_presets_have_the_papers_weights() -> None:
     assert weights == {
         "elbo": (0.0, 1.0),
         "beta": (-3.0, 4.0),
-        "mmd": (0.0, 1000.0),
+        "mmd": (1.0, 1000.0),
         "stein": (0.0, 1000.0),
         "aae": (1.0, 1.0),
     }
