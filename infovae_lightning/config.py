@@ -16,7 +16,13 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
+from infovae_lightning.data import (
+    gaussian_sigma,
+    input_shape,
+    intensity_levels,
+    learns_sigma,
+    natural_likelihood,
+)
 from infovae_lightning.loggers import job_name, sweep_group
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
@@ -51,6 +57,8 @@ def register_resolvers() -> None:
         "infovae.input_shape": lambda name: list(input_shape(name)),
         "infovae.likelihood": natural_likelihood,
         "infovae.learn_sigma": learns_sigma,
+        "infovae.sigma": gaussian_sigma,
+        "infovae.levels": intensity_levels,
         "infovae.wandb_offline": wandb_offline,
         "infovae.repo": lambda: str(REPO),
         "infovae.wandb_group": sweep_group,
@@ -101,8 +109,11 @@ class LikelihoodConf:
     # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
     # data set and net unless overridden.
     name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
-    sigma: float = 1.0  # gaussian only: fixed σ, or the initial value when learn_sigma
+    # gaussian only: fixed σ, or the initial value when learn_sigma; images: the authors' σ² = ½
+    sigma: float = II("infovae.sigma:${data.name}")
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
+    sigma_min: float | None = None  # gaussian only: floor of a learned σ; null: 0.01 on 8-bit data
+    levels: int | None = II("infovae.levels:${data.name}")  # gaussian only: 256 on 8-bit data (dequantized)
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 
 
@@ -113,6 +124,7 @@ class ModelConf:
     input_shape: list[int] = II("infovae.input_shape:${data.name}")
     alpha: float = 0.0
     lam: float = 1.0
+    lam_warmup_steps: int = 0  # warm λ up from 1 over this many steps (an optimisation aid; 0: off)
     net: Any = II("net")
     likelihood: LikelihoodConf = field(default_factory=LikelihoodConf)
     std_floor: float = 1e-3
