@@ -112,7 +112,7 @@ class LikelihoodConf:
     # gaussian only: fixed σ, or the initial value when learn_sigma; images: the authors' σ² = ½
     sigma: float = II("infovae.sigma:${data.name}")
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
-    sigma_min: float | None = None  # gaussian only: floor of a learned σ; null: 0.01 on 8-bit data
+    sigma_min: float | None = None  # gaussian only: floor of a learned σ; null: one grey level (1/255)
     levels: int | None = II("infovae.levels:${data.name}")  # gaussian only: 256 on 8-bit data (dequantized)
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 

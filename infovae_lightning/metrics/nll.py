@@ -24,8 +24,9 @@ from infovae_lightning.nets.encoder import Posterior
 
 MAX_SAMPLES = 5000
 # (example, sample) pairs decoded at once when not given. A CPU is fastest with a chunk whose activations stay
-# in its caches, a GPU with chunks large enough to fill it (docs/benchmarks.md, section 4).
-DEFAULT_PAIRS = {"cpu": 2048, "cuda": 131_072}
+# in its caches, a GPU with chunks large enough to fill it (the earlier default for every device; a PixelCNN
+# decoder may need fewer to fit: `metrics.nll_is.max_pairs`). Measured: docs/benchmarks.md, section 4.
+DEFAULT_PAIRS = {"cpu": 4096, "cuda": 50_000}
 
 
 def default_max_pairs(device: torch.device) -> int:

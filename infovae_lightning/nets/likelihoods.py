@@ -55,7 +55,6 @@ class BernoulliLikelihood(Likelihood):
 
 
 GREY_SIGMA = math.sqrt(0.5)  # σ² = ½: the authors' Gaussian decoder on [0, 1] pixel intensities
-SIGMA_MIN = 0.01  # the default floor of a learned σ on quantized data, on the [0, 1] scale (2.55 grey levels)
 
 
 class GaussianLikelihood(Likelihood):
@@ -76,12 +75,12 @@ class GaussianLikelihood(Likelihood):
       Gaussian's mass on [−½, L−½]/(L−1) only (the edge bins do not take the tails), so −log P(x) of the
       discrete image, that NLL + D·log(L−1) (`discrete_log_offset`), is an upper bound for the model.
 
-    The bound on σ: a learned σ is σ_min + exp(ℓ), never below `sigma_min` (default on quantized data:
-    `SIGMA_MIN`). A floor rather than a σ produced from z: held-out images put ink on pixels blank in every
-    training image, where a σ from z would be as narrow as a per-pixel one; the floor bounds what such a pixel
-    costs, about (x/σ_min)²/2 nats, at any schedule. Dequantization alone lets σ reach the bin's own spread,
-    1/(√12·(L−1)), and a floor of one grey level still let a small training set overfit its held-out NLL
-    upwards: the default is the measured choice (docs/results.md, "Likelihoods that stay densities").
+    The bound on σ: a learned σ is σ_min + exp(ℓ), never below `sigma_min` (default on quantized data: one
+    grey level, 1/(L−1), the finest detail the data hold). A floor rather than a σ produced from z: held-out
+    images put ink on pixels blank in every training image, where a σ from z would be as narrow as a per-pixel
+    one; the floor bounds what such a pixel costs, about (x/σ_min)²/2 nats, at any schedule. Dequantization
+    alone would let σ reach the bin's own spread, 1/(√12·(L−1)). Neither stops a decoder that overfits a
+    small training set from being overconfident on held-out images: docs/likelihoods.md.
     A fixed σ is used as given.
     """
 
@@ -97,7 +96,7 @@ class GaussianLikelihood(Likelihood):
         if levels is not None and levels < 2:
             raise ValueError(f"likelihood levels must be >= 2 (or null for continuous data), got {levels}")
         if sigma_min is None:
-            sigma_min = SIGMA_MIN if levels is not None and learn_sigma else 0.0
+            sigma_min = 1.0 / (levels - 1) if levels is not None and learn_sigma else 0.0
         if sigma_min < 0:
             raise ValueError(f"likelihood sigma_min must be >= 0, got {sigma_min}")
         if sigma <= (sigma_min if learn_sigma else 0.0):
