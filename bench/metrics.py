@@ -220,7 +220,7 @@ def main() -> None:
     parser.add_argument("--nll-examples", type=int, default=10_000)
     parser.add_argument("--nll-samples", type=int, default=5000)
     parser.add_argument("--max-pairs", type=int, default=None, help="default: nll_is's for the device")
-    parser.add_argument("--mmd-sizes", type=int, nargs="+", default=[10_000, 70_000])
+    parser.add_argument("--mmd-sizes", type=int, nargs="*", default=[10_000, 70_000], help="none: no MMD")
     parser.add_argument("--block-size", type=int, default=4096)
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)

@@ -50,7 +50,7 @@ from infovae_lightning.data import (
 )
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
-from infovae_lightning.nets import DEFAULT_COMPONENTS
+from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
 from infovae_lightning.predict import PredictionWriter
 from infovae_lightning.preflight import load_data_early
 from infovae_lightning.seeding import BatchSeeding
@@ -174,7 +174,7 @@ class InfoVAECLI(LightningCLI):
                     "name": likelihood,
                     "sigma": gaussian_sigma(data.name),
                     "learn_sigma": learns_sigma(data.name),
-                    "sigma_min": None,
+                    "sigma_min": default_sigma_min(intensity_levels(data.name)),
                     "levels": intensity_levels(data.name),
                     "components": DEFAULT_COMPONENTS,
                 }

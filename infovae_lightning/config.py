@@ -24,6 +24,7 @@ from infovae_lightning.data import (
     natural_likelihood,
 )
 from infovae_lightning.loggers import job_name, sweep_group
+from infovae_lightning.nets.likelihoods import default_sigma_min
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
@@ -59,6 +60,7 @@ def register_resolvers() -> None:
         "infovae.learn_sigma": learns_sigma,
         "infovae.sigma": gaussian_sigma,
         "infovae.levels": intensity_levels,
+        "infovae.sigma_min": default_sigma_min,
         "infovae.wandb_offline": wandb_offline,
         "infovae.repo": lambda: str(REPO),
         "infovae.wandb_group": sweep_group,
@@ -112,8 +114,9 @@ class LikelihoodConf:
     # gaussian only: fixed σ, or the initial value when learn_sigma; images: the authors' σ² = ½
     sigma: float = II("infovae.sigma:${data.name}")
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
-    sigma_min: float | None = None  # gaussian only: floor of a learned σ; null: one grey level (1/255)
     levels: int | None = II("infovae.levels:${data.name}")  # gaussian only: 256 on 8-bit data (dequantized)
+    # gaussian only: the floor of a learned σ, 0.01 on 8-bit data (saved with the model)
+    sigma_min: float = II("infovae.sigma_min:${.levels}")
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 
 

@@ -13,7 +13,7 @@ from infovae_lightning.nets import GREY_SIGMA, BernoulliLikelihood, GaussianLike
 from infovae_lightning.nets.logistic_mixture import DiscretizedLogisticMixture
 
 LEVELS = 256
-SIGMA_MIN = 1 / (LEVELS - 1)  # the default floor of a learned σ: one grey level
+SIGMA_MIN = 0.01  # the default floor of a learned σ on 8-bit data
 GRID = torch.arange(LEVELS, dtype=torch.float32) / (LEVELS - 1)
 
 
@@ -45,7 +45,7 @@ def test_training_dequantizes_and_evaluation_integrates_the_bin() -> None:
 
 
 def test_learned_sigma_has_a_floor_that_bounds_the_held_out_nll() -> None:
-    # A learned σ never goes below sigma_min (one grey level by default on 8-bit data), however far its
+    # A learned σ never goes below sigma_min (0.01 by default on 8-bit data), however far its
     # parameter is pushed: a pixel predicted blank (μ = 0) but inked (x = 1) in a held-out image costs about
     # t²/2 + log(t·√(2π)) − log(255) nats, t ≈ 1/σ_min (Mills' ratio): finite, not +∞.
     likelihood = GaussianLikelihood([1, 2, 2], sigma=0.3, learn_sigma=True, levels=LEVELS)
@@ -133,9 +133,10 @@ def test_config_defaults_of_the_gaussian(data: str, sigma: float, levels: int | 
     # The authors' σ² = ½ on images, whose 256 levels are dequantized; the toy data are continuous.
     cfg = compose_config([f"data={data}", "data.binarize=none"])
     likelihood = cfg.model.likelihood
+    floor = 0.0 if levels is None else 0.01  # saved with the model: a later default cannot change it
     assert (likelihood.name, likelihood.sigma, likelihood.levels, likelihood.sigma_min) == (
         "gaussian",
         pytest.approx(sigma),
         levels,
-        None,
+        pytest.approx(floor),
     )

@@ -10,7 +10,13 @@ from torch import nn
 from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
 from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
-from infovae_lightning.nets.likelihoods import GREY_SIGMA, BernoulliLikelihood, GaussianLikelihood, Likelihood
+from infovae_lightning.nets.likelihoods import (
+    GREY_SIGMA,
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+    default_sigma_min,
+)
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS, DiscretizedLogisticMixture
 from infovae_lightning.nets.mlp import MLP
 from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
@@ -100,4 +106,5 @@ __all__ = [
     "DISCRETE_LIKELIHOODS",
     "DEFAULT_COMPONENTS",
     "GREY_SIGMA",
+    "default_sigma_min",
 ]

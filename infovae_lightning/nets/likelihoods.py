@@ -57,6 +57,15 @@ class BernoulliLikelihood(Likelihood):
 GREY_SIGMA = math.sqrt(0.5)  # σ² = ½: the authors' Gaussian decoder on [0, 1] pixel intensities
 
 
+SIGMA_FLOOR = 0.01  # on the [0, 1] scale: 2.55 grey levels of 8-bit data
+
+
+def default_sigma_min(levels: int | None) -> float:
+    """The floor of a learned σ on data of L levels: `SIGMA_FLOOR`, or one level if coarser; none on
+    continuous data."""
+    return 0.0 if levels is None else max(SIGMA_FLOOR, 1.0 / (levels - 1))
+
+
 class GaussianLikelihood(Likelihood):
     """x real; the decoder outputs the mean, σ is fixed or learned per pixel (independent of z).
 
@@ -75,12 +84,13 @@ class GaussianLikelihood(Likelihood):
       Gaussian's mass on [−½, L−½]/(L−1) only (the edge bins do not take the tails), so −log P(x) of the
       discrete image, that NLL + D·log(L−1) (`discrete_log_offset`), is an upper bound for the model.
 
-    The bound on σ: a learned σ is σ_min + exp(ℓ), never below `sigma_min` (default on quantized data: one
-    grey level, 1/(L−1), the finest detail the data hold). A floor rather than a σ produced from z: held-out
-    images put ink on pixels blank in every training image, where a σ from z would be as narrow as a per-pixel
-    one; the floor bounds what such a pixel costs, about (x/σ_min)²/2 nats, at any schedule. Dequantization
-    alone would let σ reach the bin's own spread, 1/(√12·(L−1)). Neither stops a decoder that overfits a
-    small training set from being overconfident on held-out images: docs/likelihoods.md.
+    The bound on σ: a learned σ is σ_min + exp(ℓ), never below `sigma_min` (default on quantized data:
+    `default_sigma_min`, 0.01 on 8-bit data). A floor rather than a σ produced from z: held-out images put
+    ink on pixels blank in every training image, where a σ from z would be as narrow as a per-pixel one; the
+    floor bounds what such a pixel costs, about (x/σ_min)²/2 nats, at any schedule. Dequantization alone
+    would let σ reach the bin's own spread, 1/(√12·(L−1)). No floor stops a decoder that overfits a small
+    training set from being overconfident on held-out images; the default is the measured choice between
+    one grey level and 0.01 (docs/likelihoods.md).
     A fixed σ is used as given.
     """
 
@@ -96,7 +106,7 @@ class GaussianLikelihood(Likelihood):
         if levels is not None and levels < 2:
             raise ValueError(f"likelihood levels must be >= 2 (or null for continuous data), got {levels}")
         if sigma_min is None:
-            sigma_min = 1.0 / (levels - 1) if levels is not None and learn_sigma else 0.0
+            sigma_min = default_sigma_min(levels)
         if sigma_min < 0:
             raise ValueError(f"likelihood sigma_min must be >= 0, got {sigma_min}")
         if sigma <= (sigma_min if learn_sigma else 0.0):
