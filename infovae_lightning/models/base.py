@@ -98,7 +98,8 @@ class InfoVAE(L.LightningModule):
         net: network spec, {"name": "mlp", "hidden": [...]} or
             {"name": "conv", "channels": [64, 128], "fc": 1024} or {"name": "pixelcnn", ...} (a conv encoder
             and an autoregressive decoder, see `nets.pixelcnn`).
-        likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 1.0, "learn_sigma": false} or
+        likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 0.707, "learn_sigma": false,
+            "sigma_min": 0.01, "levels": 256} (`levels`: 8-bit data, dequantized; null: continuous) or
             {"name": "logistic_mixture", "components": 10} (8-bit images).
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
