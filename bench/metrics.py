@@ -85,7 +85,7 @@ def nll_model(latent_dim: int, device: str):
 
 
 def bench_nll(
-    device: str, examples: int, samples: int, latent_dim: int, max_pairs: int, data_root: str, queue
+    device: str, examples: int, samples: int, latent_dim: int, max_pairs: int | None, data_root: str, queue
 ) -> None:
     from infovae_lightning.metrics.nll import importance_sampled_log_likelihood
 
@@ -108,7 +108,7 @@ def bench_nll(
     seconds = time.perf_counter() - start
     queue.put(
         {
-            "case": f"nll_is K={samples}, N={examples}",
+            "case": f"nll_is K={samples}, N={examples}, max_pairs={max_pairs or 'default'}",
             "seconds": seconds,
             "rate": f"{examples / seconds:.1f} images/s, "
             f"{examples * samples / seconds / 1e6:.3f} M decodes/s",
@@ -219,8 +219,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--nll-examples", type=int, default=10_000)
     parser.add_argument("--nll-samples", type=int, default=5000)
-    parser.add_argument("--max-pairs", type=int, default=50_000)
-    parser.add_argument("--mmd-sizes", type=int, nargs="+", default=[10_000, 70_000])
+    parser.add_argument("--max-pairs", type=int, default=None, help="default: nll_is's for the device")
+    parser.add_argument("--mmd-sizes", type=int, nargs="*", default=[10_000, 70_000], help="none: no MMD")
     parser.add_argument("--block-size", type=int, default=4096)
     parser.add_argument("--latent-dim", type=int, default=10)
     parser.add_argument("--data-root", default=DEFAULT_DATA_DIR)

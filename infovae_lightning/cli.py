@@ -40,10 +40,17 @@ from infovae_lightning.checkpoints import (
     import_class,
     read_checkpoint,
 )
-from infovae_lightning.data import InfoVAEDataModule, input_shape, learns_sigma, natural_likelihood
+from infovae_lightning.data import (
+    InfoVAEDataModule,
+    gaussian_sigma,
+    input_shape,
+    intensity_levels,
+    learns_sigma,
+    natural_likelihood,
+)
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
-from infovae_lightning.nets import DEFAULT_COMPONENTS
+from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
 from infovae_lightning.predict import PredictionWriter
 from infovae_lightning.preflight import load_data_early
 from infovae_lightning.seeding import BatchSeeding
@@ -165,8 +172,10 @@ class InfoVAECLI(LightningCLI):
             if "likelihood" not in given:
                 args.likelihood = {
                     "name": likelihood,
-                    "sigma": 1.0,
+                    "sigma": gaussian_sigma(data.name),
                     "learn_sigma": learns_sigma(data.name),
+                    "sigma_min": default_sigma_min(intensity_levels(data.name)),
+                    "levels": intensity_levels(data.name),
                     "components": DEFAULT_COMPONENTS,
                 }
         elif list(args.input_shape) != shape:

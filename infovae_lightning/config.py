@@ -16,8 +16,15 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
+from infovae_lightning.data import (
+    gaussian_sigma,
+    input_shape,
+    intensity_levels,
+    learns_sigma,
+    natural_likelihood,
+)
 from infovae_lightning.loggers import job_name, sweep_group
+from infovae_lightning.nets.likelihoods import default_sigma_min
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
@@ -51,6 +58,9 @@ def register_resolvers() -> None:
         "infovae.input_shape": lambda name: list(input_shape(name)),
         "infovae.likelihood": natural_likelihood,
         "infovae.learn_sigma": learns_sigma,
+        "infovae.sigma": gaussian_sigma,
+        "infovae.levels": intensity_levels,
+        "infovae.sigma_min": default_sigma_min,
         "infovae.wandb_offline": wandb_offline,
         "infovae.repo": lambda: str(REPO),
         "infovae.wandb_group": sweep_group,
@@ -101,8 +111,12 @@ class LikelihoodConf:
     # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
     # data set and net unless overridden.
     name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
-    sigma: float = 1.0  # gaussian only: fixed σ, or the initial value when learn_sigma
+    # gaussian only: fixed σ, or the initial value when learn_sigma; images: the authors' σ² = ½
+    sigma: float = II("infovae.sigma:${data.name}")
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
+    levels: int | None = II("infovae.levels:${data.name}")  # gaussian only: 256 on 8-bit data (dequantized)
+    # gaussian only: the floor of a learned σ, 0.01 on 8-bit data (saved with the model)
+    sigma_min: float = II("infovae.sigma_min:${.levels}")
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 
 
@@ -113,6 +127,7 @@ class ModelConf:
     input_shape: list[int] = II("infovae.input_shape:${data.name}")
     alpha: float = 0.0
     lam: float = 1.0
+    lam_warmup_steps: int = 0  # warm λ up from 1 over this many steps (an optimisation aid; 0: off)
     net: Any = II("net")
     likelihood: LikelihoodConf = field(default_factory=LikelihoodConf)
     std_floor: float = 1e-3

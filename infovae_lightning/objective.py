@@ -11,6 +11,10 @@ dropped is β-VAE; D ∈ {MMD, Stein, adversarial} gives MMD-VAE, Stein-VAE and 
 
 Conventions (kept everywhere in the library): log p(x|z) is summed over pixels, KL over latent
 dimensions, both averaged over the batch; D is one estimate per batch. The loss is −L.
+
+An optimisation aid, off by default: `lam_warmup_steps = N` warms λ up linearly from 1 to its value over the
+first N optimizer steps, so the D weight α + λ − 1 grows from α (0 for α = 0: the run starts as an ELBO) to
+its full value. The schedule depends on the step alone, so a resumed run follows it exactly.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import Tensor
 class InfoVAEObjective:
     alpha: float
     lam: float
+    lam_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         # The KL weight 1−α must be ≥ 0: a negative weight rewards posteriors far from the prior and the
@@ -40,6 +45,8 @@ class InfoVAEObjective:
                 "alpha + lam - 1 must be >= 0 (the D(q(z)||p(z)) weight), "
                 f"got alpha={self.alpha}, lam={self.lam}"
             )
+        if self.lam_warmup_steps < 0:
+            raise ValueError(f"lam_warmup_steps must be >= 0 (0: no warm-up), got {self.lam_warmup_steps}")
 
     @property
     def kl_weight(self) -> float:
@@ -51,6 +58,19 @@ class InfoVAEObjective:
         """α + λ − 1, the weight of D(q(z) ‖ p(z))."""
         return self.alpha + self.lam - 1.0
 
-    def loss(self, recon: Tensor, kl: Tensor | float, div: Tensor | float) -> Tensor:
-        """−L from the batch means of log p(x|z) and KL(q(z|x)‖p(z)) and a batch estimate of D."""
-        return -(recon - self.kl_weight * kl - self.div_weight * div)
+    def div_weight_at(self, step: int) -> float:
+        """The D weight of optimizer step `step` (0-based) under the λ warm-up: α + λ_t − 1 with λ_t going
+        linearly from min(λ, 1) at step 0 to λ at step `lam_warmup_steps`; `div_weight` without warm-up."""
+        if self.lam_warmup_steps == 0 or step >= self.lam_warmup_steps:
+            return self.div_weight
+        start = min(self.lam, 1.0)
+        lam = start + (self.lam - start) * step / self.lam_warmup_steps
+        return self.alpha + lam - 1.0
+
+    def loss(
+        self, recon: Tensor, kl: Tensor | float, div: Tensor | float, div_weight: Tensor | float | None = None
+    ) -> Tensor:
+        """−L from the batch means of log p(x|z) and KL(q(z|x)‖p(z)) and a batch estimate of D; `div_weight`
+        replaces α + λ − 1 during the warm-up (`div_weight_at`)."""
+        weight = self.div_weight if div_weight is None else div_weight
+        return -(recon - self.kl_weight * kl - weight * div)

@@ -179,3 +179,18 @@ def test_bad_metric_settings_fail_at_instantiation(override: str, message: str, 
     with pytest.raises(InstantiationException, match=message):
         for node in cfg.metrics.values():
             instantiate(node)
+
+
+def test_experiment_mmd_tutorial_is_the_authors_setting(tmp_path) -> None:
+    cfg = compose_config(["experiment=mmd_tutorial"], tmp_path)
+    model = cfg.model
+    data = cfg.data
+    assert (data.name, data.binarize, data.batch_size, cfg.latent_dim) == ("mnist", "none", 200, 20)
+    assert cfg.net.name == "conv"
+    assert (model.alpha, model.lam, model.deterministic, model.lr) == (1.0, 784.0, True, 1e-3)
+    assert (model.likelihood.name, model.likelihood.sigma**2, model.likelihood.learn_sigma) == (
+        "gaussian",
+        pytest.approx(0.5),
+        False,
+    )
+    assert (cfg.trainer.max_steps, set(cfg.metrics)) == (10_000, {"latent_usage", "class_dist", "pictures"})

@@ -88,6 +88,21 @@ def test_importance_sampling_is_exact_with_the_true_posterior_as_proposal() -> N
         torch.testing.assert_close(estimate, model.log_px(x), rtol=0, atol=1e-9)
 
 
+def test_importance_sampling_does_not_depend_on_how_the_pairs_are_chunked() -> None:
+    # All K·B draws are taken first: one decoder call or many, on the same generator, the same estimate.
+    model = LinearGaussian()
+    x = model.sample_x(30)
+    encoder = model.encoder(shift=0.3, widen=1.4)
+    estimates = [
+        importance_sampled_log_likelihood(
+            encoder, model.log_px_given_z, x, 500, max_pairs=pairs, generator=torch.Generator().manual_seed(0)
+        )
+        for pairs in (10**6, 30 * 7, 1, None)  # one call; 7 samples a call, the last partial; 1; the default
+    ]
+    for estimate in estimates[1:]:
+        torch.testing.assert_close(estimate, estimates[0], rtol=0, atol=1e-9)
+
+
 def test_importance_sampling_refuses_a_deterministic_encoder() -> None:
     with pytest.raises(EvaluationError, match="deterministic"):
         importance_sampled_log_likelihood(

@@ -6,7 +6,16 @@ without reading data (the config resolvers use them).
 
 from .datamodule import InfoVAEDataModule
 from .errors import DatasetFormatError, DatasetNotFoundError
-from .sources import DATASET_SHAPES, DATASETS, input_shape, learns_sigma, load_split, natural_likelihood
+from .sources import (
+    DATASET_SHAPES,
+    DATASETS,
+    gaussian_sigma,
+    input_shape,
+    intensity_levels,
+    learns_sigma,
+    load_split,
+    natural_likelihood,
+)
 from .toy import toy
 
 __all__ = [
@@ -15,7 +24,9 @@ __all__ = [
     "DatasetFormatError",
     "DatasetNotFoundError",
     "InfoVAEDataModule",
+    "gaussian_sigma",
     "input_shape",
+    "intensity_levels",
     "learns_sigma",
     "load_split",
     "natural_likelihood",

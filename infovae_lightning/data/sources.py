@@ -6,6 +6,7 @@ anything is downloaded.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -67,6 +68,18 @@ def learns_sigma(name: str) -> bool:
     costs, so the latent would be ignored: there the decoder learns σ (per pixel).
     """
     return check_name(name) == "toy"
+
+
+def gaussian_sigma(name: str) -> float:
+    """The Gaussian decoder's σ (fixed, or initial when learned) for data set `name`: the authors' σ² = ½
+    for images on [0, 1]; 1 for the toy data (x = ±1), as its experiments were measured."""
+    return 1.0 if check_name(name) == "toy" else math.sqrt(0.5)
+
+
+def intensity_levels(name: str) -> int | None:
+    """How many values a pixel of data set `name` takes (256: 8-bit images, stored as k/255); None for the
+    toy data, which are continuous. A Gaussian decoder on quantized data models the dequantized pixel."""
+    return None if check_name(name) == "toy" else 256
 
 
 def ensure_available(name: str, root: str | Path, splits: Iterable[str], download: bool) -> None:

@@ -93,10 +93,13 @@ class InfoVAE(L.LightningModule):
         latent_dim: dimension of z.
         input_shape: shape of one x, e.g. [1, 28, 28] (filled from the data config).
         alpha, lam: the paper's α and λ (see `infovae_lightning.objective`).
+        lam_warmup_steps: warm λ up linearly from 1 over the first this many optimizer steps of training
+            (0: off); validation and test report the full objective. See `infovae_lightning.objective`.
         net: network spec, {"name": "mlp", "hidden": [...]} or
             {"name": "conv", "channels": [64, 128], "fc": 1024} or {"name": "pixelcnn", ...} (a conv encoder
             and an autoregressive decoder, see `nets.pixelcnn`).
-        likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 1.0, "learn_sigma": false} or
+        likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 0.707, "learn_sigma": false,
+            "sigma_min": 0.01, "levels": 256} (`levels`: 8-bit data, dequantized; null: continuous) or
             {"name": "logistic_mixture", "components": 10} (8-bit images).
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
@@ -118,6 +121,7 @@ class InfoVAE(L.LightningModule):
         input_shape: Sequence[int] = (1, 28, 28),
         alpha: float = 0.0,
         lam: float = 1.0,
+        lam_warmup_steps: int = 0,
         net: Mapping[str, Any] = DEFAULT_NET,
         likelihood: Mapping[str, Any] = DEFAULT_LIKELIHOOD,
         std_floor: float = 1e-3,
@@ -142,7 +146,10 @@ class InfoVAE(L.LightningModule):
         if init_from is not None:
             normalized["init_from"] = str(init_from)
         self.save_hyperparameters(_plain({**self.hparams, **normalized}))
-        self.objective = InfoVAEObjective(alpha, lam)
+        self.objective = InfoVAEObjective(alpha, lam, lam_warmup_steps)
+        # The training steps' D weight, set from global_step before each step (a tensor, so that a compiled
+        # `terms` reads it without recompiling); not saved: it follows from the step on resume.
+        self.register_buffer("train_div_weight", torch.tensor(self.objective.div_weight), persistent=False)
         if deterministic and self.objective.kl_weight != 0:
             raise ValueError(
                 f"a deterministic encoder has infinite KL(q(z|x)||p(z)): set alpha=1 (got {alpha})"
@@ -209,6 +216,7 @@ class InfoVAE(L.LightningModule):
             log_px,
             kl if kl is not None else 0.0,
             div.value if div is not None else 0.0,
+            self.train_div_weight if self.training and self.objective.lam_warmup_steps else None,
         )
         return Terms(log_px, kl, div, loss)
 
@@ -221,6 +229,8 @@ class InfoVAE(L.LightningModule):
         if stage == "train" and not self._log_step:
             return
         metrics = {f"{stage}/recon": -terms.log_px}
+        if stage != "train" and (bpd := self.bits_per_dim(-terms.log_px.detach())) is not None:
+            metrics[f"{stage}/recon_bpd"] = bpd
         if terms.kl is not None:
             metrics[f"{stage}/kl"] = terms.kl
         if terms.div is not None:
@@ -229,6 +239,17 @@ class InfoVAE(L.LightningModule):
         options = {"on_step": per_step, "on_epoch": not per_step, "batch_size": batch_size}
         self.log(f"{stage}/loss", terms.loss.detach(), prog_bar=True, **options)
         self.log_dict({k: v.detach() for k, v in metrics.items()}, **options)
+
+    def bits_per_dim(self, nll: Tensor) -> Tensor | None:
+        """A negative log-likelihood of x (nats per example, as the likelihood gives it) in bits per
+        dimension of the discrete data: −log₂ P(x) / D. None when the data are continuous, or the decoder's
+        likelihood does not say how its density relates to the discrete pixels (`discrete_log_offset`)."""
+        likelihood = getattr(self.decoder, "likelihood", None)
+        offset = getattr(likelihood, "discrete_log_offset", None)
+        if offset is None:
+            return None
+        dims = math.prod(self.hparams.input_shape)
+        return (nll / dims + offset) / math.log(2)
 
     def optimizer_steps_per_batch(self) -> int:
         """How much `trainer.global_step` grows per training batch (one per optimizer step)."""
@@ -254,6 +275,9 @@ class InfoVAE(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Decided before the step, as its optimizer steps (two or more for the AAE) advance global_step.
         self._log_step = self.logs_this_step()
+        if self.objective.lam_warmup_steps:
+            # global_step: the optimizer steps taken, as trainer.max_steps counts them; restored on resume.
+            self.train_div_weight.fill_(self.objective.div_weight_at(self.global_step))
 
     def step_name(self, stage: str, batch_idx: int) -> str:
         return f"{stage} step {self.global_step}, epoch {self.current_epoch}, batch {batch_idx}"

@@ -10,7 +10,13 @@ from torch import nn
 from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
 from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
-from infovae_lightning.nets.likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from infovae_lightning.nets.likelihoods import (
+    GREY_SIGMA,
+    BernoulliLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+    default_sigma_min,
+)
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS, DiscretizedLogisticMixture
 from infovae_lightning.nets.mlp import MLP
 from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
@@ -46,15 +52,18 @@ def build_encoder(
 def build_likelihood(
     name: str,
     input_shape: Sequence[int],
-    sigma: float = 1.0,
+    sigma: float = GREY_SIGMA,
     learn_sigma: bool = False,
     components: int = DEFAULT_COMPONENTS,
+    sigma_min: float | None = None,
+    levels: int | None = None,
 ) -> Likelihood:
-    """`sigma` and `learn_sigma` belong to the Gaussian, `components` to the logistic mixture."""
+    """`sigma`, `learn_sigma`, `sigma_min` and `levels` belong to the Gaussian (see `GaussianLikelihood`),
+    `components` to the logistic mixture."""
     if name == "bernoulli":
         return BernoulliLikelihood()
     if name == "gaussian":
-        return GaussianLikelihood(input_shape, sigma, learn_sigma)
+        return GaussianLikelihood(input_shape, sigma, learn_sigma, sigma_min, levels)
     if name == "logistic_mixture":
         return DiscretizedLogisticMixture(input_shape, components)
     raise ValueError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
@@ -96,4 +105,6 @@ __all__ = [
     "LIKELIHOODS",
     "DISCRETE_LIKELIHOODS",
     "DEFAULT_COMPONENTS",
+    "GREY_SIGMA",
+    "default_sigma_min",
 ]

@@ -38,6 +38,10 @@ class DiscretizedLogisticMixture(Likelihood):
             raise ValueError(f"likelihood components must be >= 1, got {components}")
         self.channels, self.components = int(shape[0]), components
 
+    @property
+    def discrete_log_offset(self) -> float | None:
+        return 0.0  # log p is already the probability mass of the pixel's bin
+
     def params_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         c, k = self.channels, self.components
         return (k * (1 + 2 * c + c * (c - 1) // 2), *shape[1:])

@@ -67,7 +67,8 @@ def main(root: str, devices: int, out: str) -> None:
     )
     trainer.validate(model, datamodule=data, verbose=False)
     if trainer.is_global_zero:
-        model_terms = ("val/loss", "val/recon", "val/div")  # the model's own, over the DistributedSampler
+        # The model's own terms, over the DistributedSampler.
+        model_terms = ("val/loss", "val/recon", "val/recon_bpd", "val/div")
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if k not in model_terms}
         values["world_size"] = trainer.world_size
         with open(out, "w") as f:
