@@ -9,9 +9,14 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback as HydraCallback
+from omegaconf import DictConfig
 
 from infovae_lightning.errors import InfoVAEError
 
@@ -55,3 +60,38 @@ def locked_run_dir(out: Path) -> Iterator[None]:
         os.close(fd)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()
+
+
+def unwritable_reason(folder: Path) -> str | None:
+    """Why `folder` cannot be created or written (None: it can): its nearest existing ancestor is a file, or
+    a folder this user may not write to."""
+    ancestor = folder
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is a file, not a folder"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"{ancestor} is not writable"
+    return None
+
+
+class OutputDirCheck(HydraCallback):
+    """A Hydra callback (`hydra.callbacks` in `conf/train.yaml`): refuses an output folder that cannot be
+    written with one `error:` line, before Hydra tries to create it (its own failure is a stack trace)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check("hydra.run.dir", config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check("hydra.sweep.dir", config.hydra.sweep.dir)
+
+    @staticmethod
+    def _check(key: str, folder: str) -> None:
+        reason = unwritable_reason(Path(folder).expanduser().absolute())
+        if reason is not None:
+            print(
+                f"error: {key}: cannot write to {folder} ({reason}); "
+                f"choose another folder with {key}=<folder>",
+                file=sys.stderr,
+            )
+            sys.exit(1)

@@ -63,8 +63,8 @@ def build_likelihood(
     learn_sigma: bool = False,
     components: int = DEFAULT_COMPONENTS,
 ) -> Likelihood:
-    """`sigma` and `learn_sigma` belong to the Gaussian, `components` to the logistic mixture (each is checked
-    whichever likelihood is used, so that a bad value is caught when it is set, not when it comes into use)."""
+    """`sigma` and `learn_sigma` belong to the Gaussian, `components` to the logistic mixture (each checked
+    whichever likelihood is used: a bad value is caught when it is set, not when it comes into use)."""
     if not sigma > 0:
         raise ValueError(f"likelihood sigma must be > 0, got {sigma}")
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
