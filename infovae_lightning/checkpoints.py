@@ -145,7 +145,7 @@ class LatestCheckpoint(ModelCheckpoint):
         name = ModelCheckpoint.CHECKPOINT_NAME_LAST
         # Saved when validation ends, inside the epoch: a run stopped mid-epoch (a signal, max_steps) is then
         # saved as mid-epoch and resumes at its next batch (saved at the epoch's end, after Lightning counts
-        # the epoch as done, it would resume at the next epoch). Without validation, `finish_fit` saves it.
+        # the epoch as done, it would resume at the next epoch). Without validation: at each epoch's end.
         super().__init__(
             dirpath=dirpath,
             filename=name,
@@ -154,6 +154,14 @@ class LatestCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
             save_on_train_epoch_end=False,
         )
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Without validation (`limit_val_batches=0`), saves at each epoch's end instead."""
+        super().on_train_epoch_end(trainer, pl_module)
+        no_validation = trainer.limit_val_batches == 0 or sum(trainer.num_val_batches or [0]) == 0
+        if no_validation and self.dirpath and not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
+            self.best_model_path = self.last_model_path = str(self.path)
 
     @property
     def path(self) -> Path | None:

@@ -83,6 +83,7 @@ def check_values(cfg: DictConfig) -> None:
         available = _devices_available(str(trainer.get("accelerator", "auto")))
         if available is not None and devices > max(available, 1):
             kind = trainer.get("accelerator", "auto")
+            kind = ("cuda" if torch.cuda.is_available() else "cpu") if kind == "auto" else kind
             raise ConfigError(
                 f"trainer.devices={devices}, but this machine has {available} {kind} device(s); "
                 f"set trainer.devices=<at most {max(available, 1)}>"
