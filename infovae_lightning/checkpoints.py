@@ -49,6 +49,8 @@ class Checkpoint:
     model_class: str  # import path, e.g. infovae_lightning.models.mmd.MMDVAE
     hparams: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
+    epoch: int | None = None  # the epoch and optimizer step it was saved at (None: not a training checkpoint)
+    global_step: int | None = None
 
     @property
     def class_name(self) -> str:
@@ -68,7 +70,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         ) from e
     if not isinstance(raw, dict) or MODEL_CLASS_KEY not in raw or "state_dict" not in raw:
         raise CheckpointError(f"{path} is not a checkpoint of an infovae-lightning model")
-    return Checkpoint(path, raw[MODEL_CLASS_KEY], dict(raw.get("hyper_parameters", {})), raw["state_dict"])
+    hparams = dict(raw.get("hyper_parameters", {}))
+    return Checkpoint(
+        path, raw[MODEL_CLASS_KEY], hparams, raw["state_dict"], raw.get("epoch"), raw.get("global_step")
+    )
 
 
 def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:

@@ -127,6 +127,16 @@ def _read_checkpoint(key: str, path: str) -> Any:
         raise CheckpointError(f"{key}: {e}") from None
 
 
+def check_not_past(cfg: DictConfig, ckpt: Any) -> None:
+    """A resumed run must not end before its checkpoint (Lightning refuses it only once it restores)."""
+    max_epochs = cfg.trainer.get("max_epochs")
+    if ckpt.epoch is not None and max_epochs not in (None, -1) and ckpt.epoch > max_epochs:
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs}, but {ckpt.path} was saved in epoch {ckpt.epoch}; "
+            f"resume with trainer.max_epochs >= {ckpt.epoch}"
+        )
+
+
 @dataclass
 class Prepared:
     """Everything a run needs, built and checked by `prepare` before anything is written."""
@@ -157,7 +167,9 @@ def prepare(cfg: DictConfig) -> Prepared:
     callbacks += [FinalValidation(), preemption]
     ckpt_path = _resume_path(cfg, callbacks)
     if ckpt_path:
-        check_same_run(model, _read_checkpoint("ckpt_path", ckpt_path))
+        ckpt = _read_checkpoint("ckpt_path", ckpt_path)
+        check_same_run(model, ckpt)
+        check_not_past(cfg, ckpt)
     elif model.hparams.init_from:
         check_fits(model, _read_checkpoint("model.init_from", model.hparams.init_from))
     loggers = _build_all("logger", cfg.logger)
