@@ -63,7 +63,14 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1], ids=lambda s: s.name)
+SIGNALS = [
+    signal.SIGTERM,  # the default suite sends SIGTERM (and checks the lock meanwhile); -m slow the others
+    pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+    pytest.param(signal.SIGUSR1, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: s.name)
 def test_a_signal_checkpoints_the_step_and_exits_128_plus_signal(
     signum: signal.Signals, tmp_path: Path
 ) -> None:
@@ -95,6 +102,7 @@ def test_a_signal_checkpoints_the_step_and_exits_128_plus_signal(
     assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # no temporary file left behind
 
 
+@pytest.mark.slow  # three trainings (~70 s on 2 cores); the default suite's kill -9 test resumes the same way
 def test_a_run_stopped_by_sigterm_resumes_to_the_same_result(tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     assert run_train(*COMMON, f"hydra.run.dir={whole}").returncode == 0
