@@ -15,12 +15,14 @@ against a model before any data is touched.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from infovae_lightning.data.errors import one_line
@@ -47,6 +49,8 @@ class Checkpoint:
     model_class: str  # import path, e.g. infovae_lightning.models.mmd.MMDVAE
     hparams: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
+    epoch: int | None = None  # the epoch and optimizer step it was saved at (None: not a training checkpoint)
+    global_step: int | None = None
 
     @property
     def class_name(self) -> str:
@@ -66,7 +70,10 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         ) from e
     if not isinstance(raw, dict) or MODEL_CLASS_KEY not in raw or "state_dict" not in raw:
         raise CheckpointError(f"{path} is not a checkpoint of an infovae-lightning model")
-    return Checkpoint(path, raw[MODEL_CLASS_KEY], dict(raw.get("hyper_parameters", {})), raw["state_dict"])
+    hparams = dict(raw.get("hyper_parameters", {}))
+    return Checkpoint(
+        path, raw[MODEL_CLASS_KEY], hparams, raw["state_dict"], raw.get("epoch"), raw.get("global_step")
+    )
 
 
 def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:
@@ -141,9 +148,25 @@ class LatestCheckpoint(ModelCheckpoint):
 
     def __init__(self, dirpath: str | None = None) -> None:
         name = ModelCheckpoint.CHECKPOINT_NAME_LAST
+        # Saved when validation ends, inside the epoch: a run stopped mid-epoch (a signal, max_steps) is then
+        # saved as mid-epoch and resumes at its next batch (saved at the epoch's end, after Lightning counts
+        # the epoch as done, it would resume at the next epoch). Without validation: at each epoch's end.
         super().__init__(
-            dirpath=dirpath, filename=name, monitor=None, save_top_k=1, enable_version_counter=False
+            dirpath=dirpath,
+            filename=name,
+            monitor=None,
+            save_top_k=1,
+            enable_version_counter=False,
+            save_on_train_epoch_end=False,
         )
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        """Without validation (`limit_val_batches=0`), saves at each epoch's end instead."""
+        super().on_train_epoch_end(trainer, pl_module)
+        no_validation = trainer.limit_val_batches == 0 or sum(trainer.num_val_batches or [0]) == 0
+        if no_validation and self.dirpath and not trainer.fast_dev_run:
+            trainer.save_checkpoint(self.path)
+            self.best_model_path = self.last_model_path = str(self.path)
 
     @property
     def path(self) -> Path | None:
@@ -159,3 +182,41 @@ def saved_checkpoints(trainer: Any) -> dict[str, str | None]:
     scored = [cb for cb in trainer.checkpoint_callbacks if not isinstance(cb, LatestCheckpoint)]
     last = latest[0].best_model_path if latest else (scored[0].last_model_path if scored else "")
     return {"last": last or None, "best": (scored[0].best_model_path if scored else "") or None}
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (a full disk, a folder made read-only): the previous one is kept."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file beside it, then renames it over the old one.
+
+    A rename within a folder is atomic, so a write interrupted at any moment (a signal, SIGKILL, a full disk)
+    leaves the previous checkpoint whole and loadable under its name; a failed write's temporary file is
+    removed and the failure reported as one line.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            kept = f"{path} is kept as it was" if path.is_file() else "no earlier checkpoint is there"
+            raise CheckpointWriteError(
+                f"cannot write checkpoint {path} ({e.strerror or e}); {kept}; free space or fix the folder's "
+                "permissions, then resume=true"
+            ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

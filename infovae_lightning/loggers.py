@@ -70,14 +70,21 @@ def record_config(loggers: list[Any], config: dict[str, Any]) -> None:
         _safely(lambda run=run: run.config.update({"resolved": config}, allow_val_change=True))
 
 
-def finish_runs(loggers: list[Any], metrics: dict[str, Any], status: str) -> None:
-    """Puts the final metrics and status in each W&B run's summary, then closes it (also on failure)."""
+def finish_runs(loggers: list[Any], metrics: dict[str, Any], status: str, signum: int | None = None) -> None:
+    """Puts the final metrics and status in each W&B run's summary, then closes it (also on failure).
+
+    A run stopped by signal `signum` is marked as preempting (W&B then shows it as preempted, not crashed)
+    and finished with the process's exit status, 128 + `signum`.
+    """
     for run in _runs(loggers):
         _safely(lambda run=run: run.summary.update({**metrics, "status": status}))
+        if signum is not None:
+            _safely(run.mark_preempting)
     if any(isinstance(lg, LightningWandbLogger) for lg in loggers):
         import wandb
 
-        _safely(lambda: wandb.finish(exit_code=0 if status == "completed" else 1))
+        exit_code = 0 if status == "completed" else 128 + signum if signum is not None else 1
+        _safely(lambda: wandb.finish(exit_code=exit_code))
 
 
 def _safely(action: Any) -> None:

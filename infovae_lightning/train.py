@@ -15,6 +15,8 @@ import re
 import shutil
 import sys
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +28,29 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
 from infovae_lightning.checkpoints import (
+    AtomicCheckpointIO,
     LatestCheckpoint,
     check_fits,
     check_same_run,
     read_checkpoint,
     saved_checkpoints,
 )
-from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.data.errors import one_line
+from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.final_evaluation import FinalValidation, finish_fit
 from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.loggers import finish_runs, record_config
 from infovae_lightning.metrics import EvaluationCallback
-from infovae_lightning.preflight import load_data_early
+from infovae_lightning.preemption import Interrupted, Preemption
+from infovae_lightning.preflight import check_metrics, check_values, load_data_early
+from infovae_lightning.provenance import provenance
+from infovae_lightning.run_lock import locked_run_dir
 from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
@@ -62,8 +71,8 @@ def _build(key: str, node: Any, **kwargs: Any) -> Any:
         cause = e.__cause__
         if isinstance(cause, InfoVAEError):
             raise cause from None
-        if isinstance(cause, ValueError | TypeError):
-            raise ConfigError(f"{key}: {cause}") from None
+        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
+            raise ConfigError(f"{key}: {one_line(cause, 400)}") from None
         raise
 
 
@@ -110,10 +119,43 @@ def _resume_path(cfg: DictConfig, callbacks: list[Any]) -> str | None:
     return None
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train one model as `cfg` says; returns the summary's metrics."""
-    # 1. Checks that write nothing: values, names, checkpoints, then the data files.
+def _read_checkpoint(key: str, path: str) -> Any:
+    """`read_checkpoint`, with a missing or unreadable file reported under the key that named it."""
+    try:
+        return read_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"{key}: {e}") from None
+
+
+def check_not_past(cfg: DictConfig, ckpt: Any) -> None:
+    """A resumed run must not end before its checkpoint (Lightning refuses it only once it restores)."""
+    max_epochs = cfg.trainer.get("max_epochs")
+    if ckpt.epoch is not None and max_epochs not in (None, -1) and ckpt.epoch > max_epochs:
+        raise ConfigError(
+            f"trainer.max_epochs={max_epochs}, but {ckpt.path} was saved in epoch {ckpt.epoch}; "
+            f"resume with trainer.max_epochs >= {ckpt.epoch}"
+        )
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, built and checked by `prepare` before anything is written."""
+
+    config: dict[str, Any]
+    datamodule: Any
+    model: Any
+    callbacks: list[Any]
+    loggers: list[Any]
+    trainer: L.Trainer
+    ckpt_path: str | None
+    preemption: Preemption
+
+
+def prepare(cfg: DictConfig) -> Prepared:
+    """The pre-flight: every check that writes nothing (values, names, checkpoints, the data files, what the
+    metrics need), building the objects of the run on the way. A bad value raises an `InfoVAEError`."""
     place_job(cfg)
+    check_values(cfg)
     config = _resolve(cfg)
     datamodule = _build("data", cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -121,63 +163,127 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = _build_all("callbacks", cfg.callbacks) + _build_all("metrics", cfg.get("metrics"))
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it is told not to show
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
+    preemption = Preemption()
+    callbacks += [FinalValidation(), preemption]
     ckpt_path = _resume_path(cfg, callbacks)
     if ckpt_path:
-        check_same_run(model, read_checkpoint(ckpt_path))
+        ckpt = _read_checkpoint("ckpt_path", ckpt_path)
+        check_same_run(model, ckpt)
+        check_not_past(cfg, ckpt)
     elif model.hparams.init_from:
-        check_fits(model, read_checkpoint(model.hparams.init_from))
+        check_fits(model, _read_checkpoint("model.init_from", model.hparams.init_from))
     loggers = _build_all("logger", cfg.logger)
-    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    extra = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
     load_data_early(datamodule, "fit")
+    check_metrics(callbacks, datamodule, model)
+    return Prepared(config, datamodule, model, callbacks, loggers, trainer, ckpt_path, preemption)
 
-    # 2. The run.
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train one model as `cfg` says; returns the summary's metrics.
+
+    A run stopped by SIGTERM, SIGINT or SIGUSR1 ends (after its checkpoint and summary) with `SystemExit`
+    of 128 + the signal's number (see `preemption`).
+    """
     out = Path(cfg.paths.output_dir)
-    if rank_zero_only.rank == 0:  # DDP ranks > 0 run this job too (see `jobs`), and write nothing of it
-        out.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(OmegaConf.create(config), out / "config.yaml")
-    record_config(loggers, config)
+    rank_zero = rank_zero_only.rank == 0  # DDP ranks > 0 run this job too (see `jobs`), and write nothing
+    with locked_run_dir(out) if rank_zero else nullcontext():
+        # 1. Checks that write nothing: values, names, checkpoints, then the data files.
+        p = prepare(cfg)
+        # 2. The run.
+        if rank_zero:
+            OmegaConf.save(OmegaConf.create(p.config), out / "config.yaml")
+        p.preemption.install()
+        try:
+            return _fit(cfg, p, out)
+        finally:
+            p.preemption.restore()
+
+
+def _fit(cfg: DictConfig, p: Prepared, out: Path) -> dict[str, Any]:
+    trainer, model, datamodule = p.trainer, p.model, p.datamodule
+    record_config(p.loggers, p.config)
     status, error = "failed", None
-    metrics: dict[str, Any] = {}  # fit's and test's: `trainer.test` resets the trainer's metrics
+    metrics: dict[str, Any] = {}  # fit's, the final validation's and test's: each stage resets the trainer's
+    steps: dict[str, int] = {}
     timing: dict[str, Any] = {}
+    evaluations = [cb for cb in p.callbacks if isinstance(cb, EvaluationCallback)]
     try:
         start = time.perf_counter()
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=p.ckpt_path)
         timing |= {"fit_seconds": time.perf_counter() - start, "epochs": trainer.current_epoch}
         metrics |= final_metrics(trainer)
-        if cfg.test and not trainer.interrupted:
+        steps |= logged_steps(model, metrics, ("train", "val"))
+        start = time.perf_counter()
+        if finish_fit(trainer, model, datamodule, p.callbacks):
+            timing["final_validation_seconds"] = time.perf_counter() - start
+            metrics |= final_metrics(trainer)
+            steps |= logged_steps(model, final_metrics(trainer), ("val",))
+        if cfg.test and p.preemption.signum is None:
             start = time.perf_counter()
             trainer.test(model, datamodule=datamodule)
             timing["test_seconds"] = time.perf_counter() - start
-        status = "interrupted" if trainer.interrupted else "completed"
+        status = "interrupted" if p.preemption.signum is not None or trainer.interrupted else "completed"
+    except Interrupted as e:
+        status, error = "interrupted", str(e)
+        p.preemption.signum = e.signum
     except NonFiniteLossError as e:
         last = saved_checkpoints(trainer)["last"]
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint had been written yet"
         error = f"{e}; training stopped, {kept}"
         raise NonFiniteLossError(error) from e
     except Exception as e:
-        error = f"{type(e).__name__}: {e}"
+        error = f"{type(e).__name__}: {e}" if not isinstance(e, InfoVAEError) else str(e)
         raise
     finally:
         metrics |= final_metrics(trainer)
+        steps |= logged_steps(model, final_metrics(trainer), ("test",))
         if trainer.is_global_zero:
-            evaluations = [cb for cb in callbacks if isinstance(cb, EvaluationCallback)]
-            timing["evaluation_seconds"] = {cb.name: cb.seconds for cb in evaluations}
             records = {key: rec for cb in evaluations for key, rec in cb.records.items()}
-            extra = {"error": error} if error else {}
-            write_summary(
-                out / "summary.json",
-                trainer,
-                config,
-                status,
-                metrics,
-                resumed_from=ckpt_path,
-                evaluation=records,
-                timing=timing,
-                **extra,
-            )
-        finish_runs(loggers, metrics, status)
+            steps |= {key: rec["step"] for key, rec in records.items() if key in metrics}
+            timing["evaluation_seconds"] = {cb.name: cb.seconds for cb in evaluations}
+            extra: dict[str, Any] = {"error": error} if error else {}
+            if p.preemption.signum is not None:
+                extra["signal"] = p.preemption.signal_name
+            try:
+                write_summary(
+                    out / "summary.json",
+                    trainer,
+                    p.config,
+                    status,
+                    metrics,
+                    steps=dict(sorted(steps.items())),
+                    resumed_from=p.ckpt_path,
+                    evaluation=records,
+                    timing=timing,
+                    provenance=provenance(),
+                    **extra,
+                )
+            except OSError as e:  # a full disk: the checkpoints already written are what is kept
+                log.error("could not write %s: %s", out / "summary.json", e)
+        finish_runs(p.loggers, metrics, status, p.preemption.signum)
         wait_for_ranks(trainer)
+    if p.preemption.signum is not None:
+        log.warning(
+            "%s received: stopped at step %d; %s holds it (resume with resume=true)",
+            p.preemption.signal_name,
+            trainer.global_step,
+            saved_checkpoints(trainer)["last"],
+        )
+        raise SystemExit(p.preemption.exit_code)
     return metrics
+
+
+def logged_steps(model: Any, metrics: dict[str, Any], stages: tuple[str, ...]) -> dict[str, int]:
+    """The global step at which each of `metrics` of `stages` was logged by the model (see `log_terms`)."""
+    logged_at = getattr(model, "logged_at", {})
+    return {
+        key: logged_at[stage]
+        for key in metrics
+        for stage in stages
+        if key.startswith(f"{stage}/") and stage in logged_at
+    }
 
 
 def _forget_run_dir(out: Path) -> None:

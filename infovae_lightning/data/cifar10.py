@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from infovae_lightning.provenance import record_read
+
 from .errors import DatasetFormatError, not_found, one_line
 from .examples import Examples
 from .files import tidy_on_failure
@@ -56,5 +58,7 @@ def load(root: Path, split: str, download: bool = False) -> Examples:
     except RuntimeError as e:  # torchvision's md5 check failed: a truncated or altered batch file
         message = f"{folder / FOLDER}: {one_line(str(e))}; delete it and download again"
         raise DatasetFormatError(message) from e
+    for name in FILES[split]:
+        record_read(folder / FOLDER / name)
     x = torch.from_numpy(data.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous()
     return Examples(x, torch.tensor(data.targets, dtype=torch.int64))

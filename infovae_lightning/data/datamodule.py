@@ -38,7 +38,7 @@ from infovae_lightning.seeding import derive_seed
 from .binarize import BatchTransform, check_mode, sample, threshold
 from .errors import DatasetNotFoundError
 from .examples import Examples, InMemoryDataset
-from .shuffle import EpochShuffle
+from .shuffle import EpochShuffle, ResumableLoader
 from .sources import NUM_CLASSES, OFFICIAL_SPLITS, check_name, ensure_available, input_shape, load_split
 from .sources import natural_likelihood as _natural_likelihood
 from .toy import toy
@@ -314,7 +314,8 @@ class InfoVAEDataModule(L.LightningDataModule):
             dataset = InMemoryDataset(Examples(*(t.to(device) for t in dataset.examples)))
         in_host_memory = dataset.examples.x.device.type == "cpu"
         sampler = EpochShuffle(dataset, transform, world, rank, self.hparams.seed) if train else None
-        return DataLoader(
+        resumable = {"progress": self._batches_trained} if train else {}
+        return (ResumableLoader if train else DataLoader)(
             dataset,
             batch_size=self.hparams.batch_size,
             sampler=sampler,
@@ -325,7 +326,16 @@ class InfoVAEDataModule(L.LightningDataModule):
             persistent_workers=False,
             pin_memory=on_gpu and in_host_memory,
             collate_fn=transform,
+            **resumable,
         )
+
+    def _batches_trained(self) -> int:
+        """Training batches of the current epoch done so far (0 outside `fit`), for `ResumableLoader`."""
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return 0
+        # The fit loop's progress counters: the count Lightning itself restores on resume.
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
 
 
 def _subset(examples: Examples, size: int | None, key: str, seed: int) -> Examples:

@@ -8,6 +8,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from infovae_lightning.provenance import record_read
+
 from .errors import DatasetFormatError
 
 
@@ -28,6 +30,7 @@ def find(filename: str, dirs: Sequence[Path]) -> Path | None:
 def read_bytes(path: Path) -> bytes:
     """The file's content, decompressed when it ends in `.gz`; a truncated archive names the file."""
     try:
+        record_read(path)
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
                 return f.read()

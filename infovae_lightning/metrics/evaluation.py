@@ -162,9 +162,11 @@ class Evaluation:
 
 
 def last_validation_of_fit(trainer: L.Trainer) -> bool:
-    """Whether this validation ends training (max_epochs or max_steps reached): a scheduled metric then runs
-    whatever its period, so that every run ends with its values."""
+    """Whether this validation ends training (max_epochs or max_steps reached, or a stop asked for): a
+    scheduled metric then runs whatever its period, so that every run ends with its values."""
     if trainer.max_steps is not None and trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+        return True
+    if trainer.should_stop:  # early stopping, max_time or a signal (see `preemption`) asked fit to end
         return True
     last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs > 0
     return last_epoch and trainer.is_last_batch
@@ -220,6 +222,7 @@ class EvaluationCallback(Callback):
         self.val_runs = 0  # validation epochs seen (saved in checkpoints so a resumed run keeps the schedule)
         self.records: dict[str, dict[str, Any]] = {}  # logged key -> where it came from, time spent
         self.seconds: dict[str, float] = {"val": 0.0, "test": 0.0}
+        self.final_of_fit = False  # set by `final_evaluation.finish_fit` for the validate that ends a fit
 
     # --- to implement ------------------------------------------------------------------------------------
 
@@ -244,8 +247,12 @@ class EvaluationCallback(Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        if trainer.state.fn == "validate":  # a one-off `trainer.validate(...)`: always evaluate
-            self.run(trainer, pl_module, "val")
+        if trainer.state.fn == "validate":  # a one-off `trainer.validate(...)`: always evaluate...
+            # ...unless it completes a fit: then only a scheduled metric not taken on these weights yet.
+            if not self.final_of_fit or (
+                self.every_n_val_epochs and self.evaluated_at("val") != trainer.global_step
+            ):
+                self.run(trainer, pl_module, "val")
             return
         self.val_runs += 1
         if self.every_n_val_epochs and (
@@ -262,6 +269,11 @@ class EvaluationCallback(Callback):
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.at_test:
             self.run(trainer, pl_module, "test")
+
+    def evaluated_at(self, stage: str) -> int | None:
+        """The global step of this metric's latest values for `stage` (None: not evaluated yet)."""
+        steps = [rec["step"] for key, rec in self.records.items() if key.startswith(f"{stage}/")]
+        return max(steps) if steps else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"val_runs": self.val_runs}

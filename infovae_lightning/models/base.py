@@ -162,6 +162,7 @@ class InfoVAE(L.LightningModule):
         # Compiled lazily, on the first call: building the model (to load a checkpoint, in tests) stays cheap.
         self._compiled_terms: Any = None
         self._log_step = True  # whether this training step logs: see on_train_batch_start
+        self.logged_at: dict[str, int] = {}  # stage -> global step of its last logged values
 
     # --- the model -------------------------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class InfoVAE(L.LightningModule):
         Training steps log only when their values reach a logger (`logs_this_step`)."""
         if stage == "train" and not self._log_step:
             return
+        self.logged_at[stage] = self.global_step  # summary.json: the step each logged value was taken at
         metrics = {f"{stage}/recon": -terms.log_px}
         if stage != "train" and (bpd := self.bits_per_dim(-terms.log_px.detach())) is not None:
             metrics[f"{stage}/recon_bpd"] = bpd

@@ -28,11 +28,24 @@ LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture")
 DISCRETE_LIKELIHOODS = ("bernoulli", "logistic_mixture")  # those an autoregressive decoder can use
 
 
+def check_sizes(spec: Mapping[str, Any], in_shape: Sequence[int]) -> None:
+    """Layer widths, counts and the input's dimensions must be positive (torch would fail obscurely)."""
+    if not in_shape or any(int(d) < 1 for d in in_shape):
+        raise ValueError(f"input_shape must be positive sizes, got {list(in_shape)}")
+    for key, value in spec.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        if key in ("hidden", "channels", "fc", *PIXELCNN_KEYS) and any(
+            isinstance(v, int) and not isinstance(v, bool) and v < 1 for v in values
+        ):
+            raise ValueError(f"net.{key} must be positive, got {value}")
+
+
 def _networks(
     net: Mapping[str, Any], in_shape: Sequence[int], out_shape: Sequence[int], encode: bool
 ) -> nn.Module:
     spec = dict(net)
     name = spec.pop("name")
+    check_sizes(spec, in_shape)
     if name == "mlp":
         return MLP(in_shape, out_shape, hidden=spec.pop("hidden"), **spec)
     if name == "conv" or (name == "pixelcnn" and encode):
@@ -59,7 +72,12 @@ def build_likelihood(
     levels: int | None = None,
 ) -> Likelihood:
     """`sigma`, `learn_sigma`, `sigma_min` and `levels` belong to the Gaussian (see `GaussianLikelihood`),
-    `components` to the logistic mixture."""
+    `components` to the logistic mixture; each is checked whichever likelihood is used, so a bad value is
+    caught when it is set, not when it comes into use."""
+    if not sigma > 0:
+        raise ValueError(f"likelihood sigma must be > 0, got {sigma}")
+    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
+        raise ValueError(f"likelihood components must be >= 1, got {components}")
     if name == "bernoulli":
         return BernoulliLikelihood()
     if name == "gaussian":

@@ -57,6 +57,8 @@ class GaussianEncoder(nn.Module):
         super().__init__()
         self.net = net
         self.latent_dim = latent_dim
+        if not std_floor >= 0:  # also refuses NaN
+            raise ValueError(f"std_floor must be >= 0 (a floor on a standard deviation), got {std_floor}")
         self.std_floor = std_floor
         self.deterministic = deterministic
 
