@@ -16,11 +16,27 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
-from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood
+from infovae_lightning.data import input_shape, learns_sigma, natural_likelihood, natural_sigma
 from infovae_lightning.loggers import job_name, sweep_group
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
-REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
+REPO = Path(__file__).resolve().parents[1]  # a source checkout: conf/ and sweeps/ at its top level
+PACKAGED_CONF = Path(__file__).resolve().parent / "conf"  # a built wheel: conf/ with sweeps/ inside
+
+
+def config_dir() -> Path:
+    """The configs `infovae-train` composes: those installed with the package (a wheel), else the checkout's
+    `conf/` (an editable install or PYTHONPATH), so an editable checkout edits them in place."""
+    return PACKAGED_CONF if (PACKAGED_CONF / "train.yaml").is_file() else REPO / "conf"
+
+
+def sweeps_parent() -> Path:
+    """The folder holding `sweeps/` (Hydra's search path for `+sweeps=<name>`): the packaged conf/ of a wheel,
+    else the checkout's top level."""
+    return PACKAGED_CONF if (PACKAGED_CONF / "sweeps").is_dir() else REPO
+
+
+CONFIG_DIR = config_dir()
 
 
 def wandb_offline() -> bool:
@@ -51,8 +67,9 @@ def register_resolvers() -> None:
         "infovae.input_shape": lambda name: list(input_shape(name)),
         "infovae.likelihood": natural_likelihood,
         "infovae.learn_sigma": learns_sigma,
+        "infovae.sigma": natural_sigma,
         "infovae.wandb_offline": wandb_offline,
-        "infovae.repo": lambda: str(REPO),
+        "infovae.sweeps_parent": lambda: str(sweeps_parent()),
         "infovae.wandb_group": sweep_group,
         "infovae.wandb_name": job_name,
         "infovae.sub": lambda a, b: a - b,
@@ -101,7 +118,7 @@ class LikelihoodConf:
     # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
     # data set and net unless overridden.
     name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
-    sigma: float = 1.0  # gaussian only: fixed σ, or the initial value when learn_sigma
+    sigma: float = II("infovae.sigma:${data.name}")  # gaussian only: fixed σ, or the initial one (learn_sigma)
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 

@@ -29,7 +29,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
+from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
 from infovae_lightning.checkpoints import (
     LatestCheckpoint,
     check_fits,
@@ -46,7 +46,6 @@ from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 HYDRA_FILES = {".hydra", "train.log"}  # what Hydra writes into a run directory before the job starts
 
 

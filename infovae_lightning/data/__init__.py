@@ -1,4 +1,5 @@
-"""Data sets for InfoVAE: the paper's toy problem, MNIST, binarized MNIST, Fashion-MNIST and CIFAR-10.
+"""Data sets for InfoVAE: the paper's toy problem, scikit-learn's 8×8 digits, MNIST, binarized MNIST,
+Fashion-MNIST and CIFAR-10.
 
 `InfoVAEDataModule` serves any of them; `input_shape` and `natural_likelihood` answer static questions
 without reading data (the config resolvers use them).
@@ -6,7 +7,15 @@ without reading data (the config resolvers use them).
 
 from .datamodule import InfoVAEDataModule
 from .errors import DatasetFormatError, DatasetNotFoundError
-from .sources import DATASET_SHAPES, DATASETS, input_shape, learns_sigma, load_split, natural_likelihood
+from .sources import (
+    DATASET_SHAPES,
+    DATASETS,
+    input_shape,
+    learns_sigma,
+    load_split,
+    natural_likelihood,
+    natural_sigma,
+)
 from .toy import toy
 
 __all__ = [
@@ -19,5 +28,6 @@ __all__ = [
     "learns_sigma",
     "load_split",
     "natural_likelihood",
+    "natural_sigma",
     "toy",
 ]
