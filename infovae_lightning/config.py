@@ -118,7 +118,7 @@ class LikelihoodConf:
     # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
     # data set and net unless overridden.
     name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
-    sigma: float = II("infovae.sigma:${data.name}")  # gaussian only: fixed σ, or the initial one (learn_sigma)
+    sigma: float = II("infovae.sigma:${data.name}")  # gaussian only: fixed σ, or the first (learn_sigma)
     learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
     components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
 

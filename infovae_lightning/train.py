@@ -29,7 +29,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
 from infovae_lightning.checkpoints import (
     LatestCheckpoint,
     check_fits,
@@ -37,6 +36,7 @@ from infovae_lightning.checkpoints import (
     read_checkpoint,
     saved_checkpoints,
 )
+from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
 from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
 from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.loggers import finish_runs, record_config

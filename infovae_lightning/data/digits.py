@@ -14,7 +14,7 @@ MAX_VALUE = 16.0  # pixels are counts 0..16 of a 4×4 block of the original 32×
 
 
 def load() -> Examples:
-    """All 1,797 images as float32 [N, 1, 8, 8] in [0, 1] with their int64 digit labels, in the file's order."""
+    """All 1,797 images, float32 [N, 1, 8, 8] in [0, 1], with their int64 labels, in the file's order."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.protocols import encode, latent_dim
 
 
 def linear_probe_accuracy(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> float:
@@ -56,8 +57,8 @@ class SemiSupervisedAccuracy(EvaluationCallback):
         evaluation.notes["labelled_pool"] = description
         model = evaluation.model
         pool_z = evaluation.map(
-            lambda rows, _: model.encoder(pool.x[rows].to(evaluation.device)).mean,
-            (model.hparams.latent_dim,),
+            lambda rows, _: encode(model, pool.x[rows].to(evaluation.device)).mean,
+            (latent_dim(model),),
             n=len(pool),
         )
         test_z = evaluation.encoding.mean
