@@ -123,7 +123,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = _resume_path(cfg, callbacks)
     if ckpt_path:
         check_same_run(model, read_checkpoint(ckpt_path))
-    elif model.hparams.init_from:
+    elif model.hparams.get("init_from"):  # a user's model (model._target_) may have no init_from
         check_fits(model, read_checkpoint(model.hparams.init_from))
     loggers = _build_all("logger", cfg.logger)
     trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False)
