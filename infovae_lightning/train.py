@@ -10,6 +10,7 @@ directory behind. In a multirun the failed job's directory is kept, with the err
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -36,12 +37,14 @@ from infovae_lightning.checkpoints import (
     read_checkpoint,
     saved_checkpoints,
 )
+from infovae_lightning.closing import closing_lines
 from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
 from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
 from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.loggers import finish_runs, record_config
 from infovae_lightning.metrics import EvaluationCallback
 from infovae_lightning.preflight import load_data_early
+from infovae_lightning.quiet import quiet_third_party
 from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
@@ -189,6 +192,7 @@ def _forget_run_dir(out: Path) -> None:
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
+    quiet_third_party()
     try:
         with isolated_job():
             metrics = run(cfg)
@@ -207,6 +211,8 @@ def main(cfg: DictConfig) -> float | None:
         _forget_run_dir(out)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    if hydra_cfg.mode == RunMode.RUN and rank_zero_only.rank == 0 and (out / "summary.json").is_file():
+        print("\n".join(closing_lines(out, json.loads((out / "summary.json").read_text()))))
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.
     value = metrics.get("val/loss")
     return value if isinstance(value, float) else None

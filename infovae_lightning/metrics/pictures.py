@@ -128,9 +128,16 @@ def is_image(x: Tensor) -> bool:
     return x.dim() == 4 and x.shape[1] in (1, 3)
 
 
+MIN_SIDE = 28  # smaller images (8×8 digits) are enlarged, pixels kept square, so that a grid is legible
+
+
 def grid(images: Tensor, nrow: int) -> Tensor:
     """[3, H, W] in [0, 1]; a Gaussian decoder's mean may leave [0, 1] and is clipped for display."""
-    return make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
+    images = images.detach().float().clamp(0, 1).cpu()
+    scale = math.ceil(MIN_SIDE / images.shape[-1])
+    if scale > 1:
+        images = images.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    return make_grid(images, nrow=nrow, padding=2)
 
 
 def interleave_rows(originals: Tensor, reconstructions: Tensor, ncol: int) -> Tensor:
