@@ -211,6 +211,7 @@ class TrainConf:
     ckpt_path: str | None = None  # resume the run saved in this checkpoint (with its own hyperparameters)
     resume: bool = False  # resume from <output_dir>/checkpoints/last.ckpt if there is one
     test: bool = False  # run the test loop after fitting
+    threads: int | None = None  # torch CPU threads; null: its default, or the cores shared by parallel jobs
     paths: PathsConf = field(default_factory=PathsConf)
     model: Any = MISSING
     net: Any = MISSING
