@@ -75,6 +75,9 @@ class RingVAE(L.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self.step(batch, "val")
 
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self.step(batch, "test")
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
 
