@@ -220,8 +220,8 @@ def test_report_of_a_directory_without_jobs_is_one_error_line(tmp_path: Path) ->
     proc = report(str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"error: {tmp_path} holds no job directories (0/, 1/, ...); give a sweep directory, "
-        "multirun/<task>/<time>"
+        f"error: {tmp_path} holds no job directories (0/, 1/, ...) and no summary.json; give a run "
+        "directory, outputs/<task>/<time>, or a sweep directory, multirun/<task>/<time>"
     )
 
 
