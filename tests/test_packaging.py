@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -32,6 +33,8 @@ def test_config_dir_prefers_the_packaged_configs(tmp_path: Path, monkeypatch: py
 
 
 def test_the_wheel_holds_every_config_and_sweep(tmp_path: Path) -> None:
+    leftovers = [ROOT / "build", ROOT / "infovae_lightning.egg-info"]  # setuptools builds in the tree
+    existed = {path for path in leftovers if path.exists()}
     subprocess.run(
         [
             sys.executable,
@@ -49,6 +52,8 @@ def test_the_wheel_holds_every_config_and_sweep(tmp_path: Path) -> None:
         capture_output=True,
         cwd=tmp_path,
     )
+    for path in set(leftovers) - existed:
+        shutil.rmtree(path, ignore_errors=True)
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
