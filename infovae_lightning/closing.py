@@ -55,10 +55,12 @@ def closing_lines(out: Path, summary: dict[str, Any], command: str | None = None
         lines.append("  " + ", ".join(f"{k} = {metrics[k]:.4g}" for k in shown))
     lines.append(f"Files in {out}: summary.json, config.yaml, checkpoints/, csv/metrics.csv")
     lines += [f"  picture: {path}" for path in latest_pictures(out)]
-    lines += [
-        "Next:",
-        f"  {command} -m model=elbo,mmd          # a sweep: ELBO against MMD-VAE, one job each",
-        "  infovae report multirun/train/<time>  # its report (or: infovae report " + str(out) + ")",
-        f"  {command} experiment=toy             # the paper's toy problem; --help lists every group",
+    nexts = [
+        (f"{command} -m model=elbo,mmd", "a sweep: ELBO against MMD-VAE, one job each"),
+        ("infovae report multirun/train/<time>", f"its report (this run's: infovae report {out})"),
+        (f"{command} experiment=toy", "the paper's toy problem; --help lists every group"),
     ]
+    width = max(len(command) for command, _ in nexts)
+    lines.append("Next:")
+    lines += [f"  {command.ljust(width)}  # {why}" for command, why in nexts]
     return lines
