@@ -30,6 +30,7 @@ from infovae_lightning.report.tables import (
 
 # Seconds per job on a CPU: 2 epochs of 2 batches on 200 toy points, the cheap metrics at every validation.
 QUICK = [
+    "data=toy",
     "latent_dim=1",
     "trainer.max_epochs=2",
     "data.toy_size=200",
