@@ -121,6 +121,7 @@ def test_a_multirun_with_one_bad_job_completes_the_others(tmp_path: Path) -> Non
         "-m",
         "model.lam=1000,-1,10",
         "trainer.max_epochs=1",
+        "data=toy",
         "data.toy_size=500",
         "metrics=none",
         *QUIET,
@@ -139,6 +140,7 @@ def test_a_multirun_with_one_bad_job_completes_the_others(tmp_path: Path) -> Non
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path: Path) -> None:
     common = [
         "model=mmd",
+        "data=toy",
         "data.toy_size=2000",
         "trainer.max_epochs=3",
         "trainer.deterministic=true",
