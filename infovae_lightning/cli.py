@@ -224,6 +224,9 @@ def _one_line(message: str) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """The `infovae` console script."""
+    from infovae_lightning.quiet import quiet_third_party
+
+    quiet_third_party()
     argv = sys.argv[1:] if args is None else list(args)
     if argv[:1] == [REPORT]:
         from infovae_lightning.report.cli import main as report

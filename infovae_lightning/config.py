@@ -27,7 +27,23 @@ from infovae_lightning.loggers import job_name, sweep_group
 from infovae_lightning.nets.likelihoods import default_sigma_min
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 
-REPO = Path(__file__).resolve().parents[1]  # the checkout: conf/ and sweeps/
+REPO = Path(__file__).resolve().parents[1]  # a source checkout: conf/ and sweeps/ at its top level
+PACKAGED_CONF = Path(__file__).resolve().parent / "conf"  # a built wheel: conf/ with sweeps/ inside
+
+
+def config_dir() -> Path:
+    """The configs `infovae-train` composes: those installed with the package (a wheel), else the checkout's
+    `conf/` (an editable install or PYTHONPATH), so an editable checkout edits them in place."""
+    return PACKAGED_CONF if (PACKAGED_CONF / "train.yaml").is_file() else REPO / "conf"
+
+
+def sweeps_parent() -> Path:
+    """The folder holding `sweeps/` (Hydra's search path for `+sweeps=<name>`): the packaged conf/ of a wheel,
+    else the checkout's top level."""
+    return PACKAGED_CONF if (PACKAGED_CONF / "sweeps").is_dir() else REPO
+
+
+CONFIG_DIR = config_dir()
 
 
 def wandb_offline() -> bool:
@@ -62,7 +78,7 @@ def register_resolvers() -> None:
         "infovae.levels": intensity_levels,
         "infovae.sigma_min": default_sigma_min,
         "infovae.wandb_offline": wandb_offline,
-        "infovae.repo": lambda: str(REPO),
+        "infovae.sweeps_parent": lambda: str(sweeps_parent()),
         "infovae.wandb_group": sweep_group,
         "infovae.wandb_name": job_name,
         "infovae.sub": lambda a, b: a - b,
@@ -210,6 +226,7 @@ class TrainConf:
     ckpt_path: str | None = None  # resume the run saved in this checkpoint (with its own hyperparameters)
     resume: bool = False  # resume from <output_dir>/checkpoints/last.ckpt if there is one
     test: bool = False  # run the test loop after fitting
+    threads: int | None = None  # torch CPU threads; null: its default, or the cores shared by parallel jobs
     paths: PathsConf = field(default_factory=PathsConf)
     model: Any = MISSING
     net: Any = MISSING

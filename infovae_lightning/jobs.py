@@ -15,6 +15,7 @@ Two traps make most Lightning + Hydra projects fail in a multirun with `strategy
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -30,14 +31,64 @@ from omegaconf import DictConfig
 
 from infovae_lightning.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 CHILD_WAIT_SECONDS = 60
 PARALLEL_LAUNCHERS = ("JoblibLauncher",)  # launchers that run several jobs at once on one machine
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a SLURM or container limit)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def jobs_at_once(n_jobs: int | None, cores: int) -> int:
+    """How many jobs a joblib launcher runs side by side: `n_jobs`, negative counting back from the cores
+    (-1: all of them), as joblib reads it."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+
+
+def cpu_threads(requested: int | None, parallel: int, cores: int) -> int | None:
+    """torch's CPU threads for one job: `requested` if the user set `threads`; with `parallel` jobs side by
+    side, the cores shared out (jobs × threads ≤ cores, at least 1 each); else None (torch's default)."""
+    if requested is not None:
+        if requested < 1:
+            raise ConfigError(f"threads must be >= 1 (or null for the default), got {requested}")
+        return requested
+    return max(1, cores // parallel) if parallel > 1 else None
+
+
+def set_cpu_threads(cfg: DictConfig) -> None:
+    """Applies `cpu_threads` to this job; warns when a launcher runs more jobs at once than cores."""
+    parallel, cores = 1, available_cores()
+    if HydraConfig.initialized():
+        launcher = HydraConfig.get().launcher
+        if any(name in str(launcher.get("_target_", "")) for name in PARALLEL_LAUNCHERS):
+            parallel = jobs_at_once(launcher.get("n_jobs"), cores)
+            if parallel > cores:
+                log.warning(
+                    "hydra.launcher.n_jobs=%d runs up to %d jobs at once on %d cores: they slow each other "
+                    "down; set hydra.launcher.n_jobs=%d",
+                    parallel,
+                    parallel,
+                    cores,
+                    cores,
+                )
+    threads = cpu_threads(cfg.get("threads"), parallel, cores)
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
 def place_job(cfg: DictConfig) -> None:
-    """Under a launcher that runs jobs side by side (`hydra/launcher=joblib`), gives each job its own GPU
-    (job k: GPU k mod the number of GPUs) and refuses DDP, which would start processes for every job at once.
+    """Sets the job's CPU threads (`set_cpu_threads`). Under a launcher that runs jobs side by side
+    (`hydra/launcher=joblib`), gives each job its own GPU (job k: GPU k mod the number of GPUs) and refuses
+    DDP, which would start processes for every job at once.
     """
+    set_cpu_threads(cfg)
     if not HydraConfig.initialized():  # not a Hydra job (a config composed by hand)
         return
     hydra = HydraConfig.get()

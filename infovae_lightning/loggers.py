@@ -32,13 +32,26 @@ def job_name() -> str | None:
     return HydraConfig.get().job.override_dirname or None
 
 
+RUN_ID_FILE = "wandb_run_id"  # in the run directory: the W&B run a resumed job continues
+
+
 class WandbLogger(LightningWandbLogger):
     """Lightning's W&B logger, for jobs that run one after another in one process and on flaky networks:
 
     - a run left open by an earlier job is finished, never reused (Lightning would log into it);
     - when W&B cannot start online (no network, a server error), it logs offline with a warning rather than
-      failing the job; `wandb sync <save_dir>/wandb/offline-run-*` uploads it later.
+      failing the job; `wandb sync <save_dir>/wandb/offline-run-*` uploads it later;
+    - the run's id is kept in `<save_dir>/wandb_run_id`; with `continue_run=True` (the config passes
+      `resume=true`) a job restarted in that directory (after preemption) logs into the same W&B run.
     """
+
+    def __init__(self, *args: Any, continue_run: bool = False, **kwargs: Any) -> None:
+        save_dir = kwargs.get("save_dir")
+        self.run_id_file = Path(save_dir) / RUN_ID_FILE if save_dir else None
+        kept = self.run_id_file is not None and self.run_id_file.is_file()
+        if continue_run and kept and not kwargs.get("id"):
+            kwargs["id"] = self.run_id_file.read_text().strip()  # Lightning passes resume="allow" to W&B
+        super().__init__(*args, **kwargs)
 
     @property
     @rank_zero_experiment
@@ -49,7 +62,7 @@ class WandbLogger(LightningWandbLogger):
             if wandb.run is not None:
                 wandb.finish()
             try:
-                return super().experiment
+                run = super().experiment
             except Exception as e:  # wandb.init failed: W&B is unreachable or refused the run
                 rank_zero_warn(
                     f"W&B could not start a run ({type(e).__name__}: {e}); logging offline instead"
@@ -57,7 +70,19 @@ class WandbLogger(LightningWandbLogger):
                 self._offline = True
                 self._wandb_init["mode"] = "offline"
                 self._experiment = None
+                run = super().experiment
+            self.keep_run_id(run)
+            return run
         return super().experiment
+
+    def keep_run_id(self, run: Any) -> None:
+        run_id = getattr(run, "id", None)
+        if self.run_id_file is not None and isinstance(run_id, str):
+            try:
+                self.run_id_file.parent.mkdir(parents=True, exist_ok=True)
+                self.run_id_file.write_text(run_id + "\n")
+            except OSError as e:
+                rank_zero_warn(f"W&B: could not keep the run id in {self.run_id_file}: {e}")
 
 
 def _runs(loggers: list[Any]) -> list[Any]:

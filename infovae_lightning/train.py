@@ -10,6 +10,7 @@ directory behind. In a multirun the failed job's directory is kept, with the err
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -32,7 +33,6 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-import infovae_lightning.config  # noqa: F401  (registers schemas and resolvers)
 from infovae_lightning.checkpoints import (
     AtomicCheckpointIO,
     LatestCheckpoint,
@@ -41,6 +41,8 @@ from infovae_lightning.checkpoints import (
     read_checkpoint,
     saved_checkpoints,
 )
+from infovae_lightning.closing import closing_lines
+from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
 from infovae_lightning.data.errors import one_line
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError, NonFiniteLossError
 from infovae_lightning.final_evaluation import FinalValidation, finish_fit
@@ -50,12 +52,12 @@ from infovae_lightning.metrics import EvaluationCallback
 from infovae_lightning.preemption import Interrupted, Preemption
 from infovae_lightning.preflight import check_metrics, check_values, load_data_early
 from infovae_lightning.provenance import provenance
+from infovae_lightning.quiet import quiet_third_party
 from infovae_lightning.run_lock import locked_run_dir
 from infovae_lightning.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 HYDRA_FILES = {".hydra", "train.log"}  # what Hydra writes into a run directory before the job starts
 
 
@@ -170,7 +172,7 @@ def prepare(cfg: DictConfig) -> Prepared:
         ckpt = _read_checkpoint("ckpt_path", ckpt_path)
         check_same_run(model, ckpt)
         check_not_past(cfg, ckpt)
-    elif model.hparams.init_from:
+    elif model.hparams.get("init_from"):  # a user's model (model._target_) may have no init_from
         check_fits(model, _read_checkpoint("model.init_from", model.hparams.init_from))
     loggers = _build_all("logger", cfg.logger)
     extra = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
@@ -296,6 +298,7 @@ def _forget_run_dir(out: Path) -> None:
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
+    quiet_third_party()
     try:
         with isolated_job():
             metrics = run(cfg)
@@ -314,6 +317,8 @@ def main(cfg: DictConfig) -> float | None:
         _forget_run_dir(out)
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    if hydra_cfg.mode == RunMode.RUN and rank_zero_only.rank == 0 and (out / "summary.json").is_file():
+        print("\n".join(closing_lines(out, json.loads((out / "summary.json").read_text()))))
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.
     value = metrics.get("val/loss")
     return value if isinstance(value, float) else None

@@ -116,7 +116,14 @@ def test_resume_continues_the_run_and_refuses_new_values(fitted: Path, tmp_path:
 def test_hydra_and_cli_checkpoints_are_interchangeable(fitted: Path, tmp_path: Path) -> None:
     # A CLI checkpoint resumed by train.py, and fine-tuned by it...
     cli_ckpt = fitted / "checkpoints" / "last.ckpt"
-    common = ["data.toy_size=400", "data.val_size=100", "metrics=none", "logger=none", "trainer.max_epochs=3"]
+    common = [
+        "data=toy",
+        "data.toy_size=400",
+        "data.val_size=100",
+        "metrics=none",
+        "logger=none",
+        "trainer.max_epochs=3",
+    ]
     resumed = run(compose_config([*common, f"ckpt_path={cli_ckpt}"], tmp_path / "resumed"))
     assert "val/loss" in resumed
     run(compose_config([*common, f"model.init_from={cli_ckpt}", "model.lam=10"], tmp_path / "tuned"))

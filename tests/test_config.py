@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from infovae_lightning.train import CONFIG_DIR, _build_all
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
-DATA = ["toy", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]
+DATA = ["toy", "digits", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]
 NETS = ["mlp", "conv", "pixelcnn"]
 
 

@@ -24,6 +24,7 @@ from infovae_lightning.data import (
     DatasetFormatError,
     DatasetNotFoundError,
     InfoVAEDataModule,
+    gaussian_sigma,
     input_shape,
     load_split,
     natural_likelihood,
@@ -72,9 +73,10 @@ def first_batch(loader) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_static_facts_need_no_data() -> None:
-    assert DATASETS == ("toy", "mnist", "fashion_mnist", "binarized_mnist", "cifar10")
+    assert DATASETS == ("toy", "digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10")
     assert set(DATASET_SHAPES) == set(DATASETS)
     assert input_shape("toy") == (1,)
+    assert input_shape("digits") == (1, 8, 8)
     assert (
         input_shape("mnist") == input_shape("fashion_mnist") == input_shape("binarized_mnist") == (1, 28, 28)
     )
@@ -102,7 +104,7 @@ def test_static_facts_need_no_data() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "svhn"}, "unknown data set 'svhn'; choose one of toy, mnist"),
+        ({"name": "svhn"}, "unknown data set 'svhn'; choose one of toy, digits, mnist"),
         ({"binarize": "yes"}, "unknown binarize mode 'yes'; choose one of dynamic, threshold, none"),
         ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
         ({"train_size": 0}, "train_size must be >= 1, got 0"),
@@ -518,3 +520,16 @@ def test_failed_download_is_the_same_error(
     with pytest.raises(DatasetNotFoundError, match="download failed"):
         InfoVAEDataModule(name, download=True).prepare_data()  # into the default ./data
     assert list(tmp_path.iterdir()) == []  # nor the root it would have created
+
+
+def test_digits_ship_with_scikit_learn_and_split_by_a_fixed_seed() -> None:
+    dm = InfoVAEDataModule(name="digits", root="/nonexistent")  # reads no folder
+    dm.setup(None)
+    assert dm.split_sizes == {"train": 1397, "val": 200, "test": 200}
+    x, y = dm.examples("train")
+    assert x.shape[1:] == (1, 8, 8) and 0 <= float(x.min()) and float(x.max()) == 1.0
+    assert sorted(torch.unique(y).tolist()) == list(range(10))
+    again = InfoVAEDataModule(name="digits", seed=5)
+    again.setup("fit")
+    assert torch.equal(again.examples("val").x, dm.examples("val").x)  # held out whatever the seed
+    assert gaussian_sigma("digits") == 1 / 32 and gaussian_sigma("mnist") == 0.5**0.5

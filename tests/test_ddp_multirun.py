@@ -68,6 +68,7 @@ def test_ddp_jobs_of_a_multirun_with_wandb_offline(tmp_path: Path) -> None:
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.max_epochs=2",
+        "data=toy",
         "data.toy_size=400",
         "metrics=none",
         "logger=wandb",
@@ -90,7 +91,7 @@ def test_ddp_jobs_of_a_multirun_with_wandb_offline(tmp_path: Path) -> None:
         assert (job / "checkpoints" / "last.ckpt").is_file()
         assert not list(job.glob("*rank*"))  # rank 1 wrote no log of its own
         run = offline_run(job)
-        assert run["name"].startswith(f"data.toy_size=400,latent_dim={latent_dim},logger=wandb,")
+        assert run["name"].startswith(f"data.toy_size=400,data=toy,latent_dim={latent_dim},logger=wandb,")
         assert run["config"]["resolved"]["latent_dim"] == latent_dim
         assert run["config"]["latent_dim"] == latent_dim  # the model's hyperparameters
         assert run["summary"]["status"] == "completed"

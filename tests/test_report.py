@@ -30,6 +30,7 @@ from infovae_lightning.report.tables import (
 
 # Seconds per job on a CPU: 2 epochs of 2 batches on 200 toy points, the cheap metrics at every validation.
 QUICK = [
+    "data=toy",
     "latent_dim=1",
     "trainer.max_epochs=2",
     "data.toy_size=200",
@@ -220,8 +221,8 @@ def test_report_of_a_directory_without_jobs_is_one_error_line(tmp_path: Path) ->
     proc = report(str(tmp_path))
     assert proc.returncode == 1
     assert proc.stderr.strip() == (
-        f"error: {tmp_path} holds no job directories (0/, 1/, ...); give a sweep directory, "
-        "multirun/<task>/<time>"
+        f"error: {tmp_path} holds no job directories (0/, 1/, ...) and no summary.json; give a run "
+        "directory, outputs/<task>/<time>, or a sweep directory, multirun/<task>/<time>"
     )
 
 

@@ -68,7 +68,7 @@ BAD_INPUTS = [
     (["model=elbo", "model.lam=2"], "model: the ELBO/beta-VAE model has no D(q(z)||p(z)) estimator"),
     (["data.batch_size=0"], "data: batch_size must be >= 1, got 0"),
     (["model.kernel=gauss"], "model: unknown MMD kernel 'gauss'; valid choices: ['gaussian', 'rbf', 'imq']"),
-    (["data.name=svhn"], "unknown data set 'svhn'; choose one of toy, mnist, fashion_mnist, binarized_mnist"),
+    (["data.name=svhn"], "unknown data set 'svhn'; choose one of toy, digits, mnist, fashion_mnist"),
     (["net.name=resnet"], "model: unknown net 'resnet'; choose one of mlp, conv"),
     (["model.freeze=both"], "model: freeze must be one of encoder, decoder (or null), got 'both'"),
     (["data.root={empty}/typo"], "data.root {empty}/typo does not exist"),
@@ -97,7 +97,7 @@ def test_bad_input_is_one_clear_error_before_any_download_or_output(
     overrides = [o.format(**names) for o in overrides]
     base = ["data=mnist", f"data.root={empty}", "data.download=true"]
     if any(o.startswith(("ckpt_path", "model.init_from")) for o in overrides):
-        base = []  # the checkpoints are of the toy data
+        base = ["data=toy"]  # the checkpoints are of the toy data
     out = tmp_path / "run"
     with pytest.raises(InfoVAEError) as error:
         run(compose_config(base + overrides, out))
@@ -121,6 +121,7 @@ def test_a_multirun_with_one_bad_job_completes_the_others(tmp_path: Path) -> Non
         "-m",
         "model.lam=1000,-1,10",
         "trainer.max_epochs=1",
+        "data=toy",
         "data.toy_size=500",
         "metrics=none",
         *QUIET,
@@ -139,6 +140,7 @@ def test_a_multirun_with_one_bad_job_completes_the_others(tmp_path: Path) -> Non
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path: Path) -> None:
     common = [
         "model=mmd",
+        "data=toy",
         "data.toy_size=2000",
         "trainer.max_epochs=3",
         "trainer.deterministic=true",

@@ -124,7 +124,7 @@ def test_single_run_writes_into_hydra_run_dir(tmp_path: Path) -> None:
         f"hydra.run.dir={run_dir}",
     )
     summary = check_job(run_dir)
-    assert summary["config"]["data"]["name"] == "toy"
+    assert summary["config"]["data"]["name"] == "digits"  # the default
 
 
 def test_bad_override_fails_before_any_output(tmp_path: Path) -> None:

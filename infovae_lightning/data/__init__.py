@@ -1,4 +1,5 @@
-"""Data sets for InfoVAE: the paper's toy problem, MNIST, binarized MNIST, Fashion-MNIST and CIFAR-10.
+"""Data sets for InfoVAE: the paper's toy problem, scikit-learn's 8×8 digits, MNIST, binarized MNIST,
+Fashion-MNIST and CIFAR-10.
 
 `InfoVAEDataModule` serves any of them; `input_shape` and `natural_likelihood` answer static questions
 without reading data (the config resolvers use them).
@@ -30,5 +31,6 @@ __all__ = [
     "learns_sigma",
     "load_split",
     "natural_likelihood",
+    "natural_sigma",
     "toy",
 ]

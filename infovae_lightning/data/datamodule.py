@@ -5,6 +5,7 @@ Splits per data set (sizes overridable with `val_size` / `test_size`):
 | data set | train | val | test |
 | --- | --- | --- | --- |
 | toy | `toy_size` (10,000) generated | 1,000 generated | 1,000 generated |
+| digits (scikit-learn's 8×8) | the rest, 1,397 | 200 | 200 |
 | binarized_mnist | official train, 50,000 | official valid, 10,000 | official test, 10,000 |
 | mnist, fashion_mnist (`source=train`) | 55,000 | 5,000 held out of train | official test, 10,000 |
 | cifar10 (`source=train`) | 45,000 | 5,000 held out of train | official test, 10,000 |
@@ -35,6 +36,7 @@ from torch.utils.data import DataLoader
 
 from infovae_lightning.seeding import derive_seed
 
+from . import digits
 from .binarize import BatchTransform, check_mode, sample, threshold
 from .errors import DatasetNotFoundError
 from .examples import Examples, InMemoryDataset
@@ -49,10 +51,13 @@ DEFAULT_ROOT = "data"  # downloads go here when no data.root is given; the only 
 SPLIT_SEED = 20170727  # fixes which examples are held out, whatever the run's seed
 SOURCES = ("train", "test")
 SPLITTABLE = ("mnist", "fashion_mnist", "cifar10")  # the data sets whose `source` can be chosen
+BINARIZABLE = (*SPLITTABLE, "digits")  # grey-level data sets: dynamic binarization redraws their training x
+NO_FILES = ("toy", "digits")  # nothing to read from data.root
 # Default sizes of held-out splits: (val, test) from the training file, or from the test file.
 HELD_OUT_FROM_TRAIN = 5000
 HELD_OUT_FROM_TEST = (1000, 1000)
 TOY_HELD_OUT = (1000, 1000)
+DIGITS_HELD_OUT = (200, 200)
 SPLITS = ("train", "val", "test")
 # A split is held on the GPU only if it takes at most this share of the GPU memory still free: the rest is
 # for the model, its activations and the other splits.
@@ -64,10 +69,10 @@ class InfoVAEDataModule(L.LightningDataModule):
     """Any of `DATASETS` as in-memory tensors; batches are `(x, y)` with y = -1 where there are no labels.
 
     Args:
-        name: one of toy, mnist, fashion_mnist, binarized_mnist, cifar10.
+        name: one of toy, digits, mnist, fashion_mnist, binarized_mnist, cifar10.
         root: folder holding the files (flat, in a `mnist/`-style subfolder, or torchvision's layout);
             downloads go there. It must exist, except the default `data`, which a download creates. Ignored
-            by `toy`.
+            by `toy` and `digits`.
         batch_size: examples per batch, for every loader.
         num_workers: DataLoader worker processes (0 loads in the main process, fine for in-memory data).
         binarize: `dynamic` (Bernoulli draws, new for every training batch; drawn once, with a fixed seed,
@@ -123,7 +128,7 @@ class InfoVAEDataModule(L.LightningDataModule):
                 raise ValueError(f"{key} must be >= 1, got {value}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if name != "toy" and not Path(root).expanduser().is_dir():
+        if name not in NO_FILES and not Path(root).expanduser().is_dir():
             # Only the default folder is created for a download: another path that does not exist is far more
             # likely a typo than a wish to download the data set into a new folder there.
             if not download or Path(root) != Path(DEFAULT_ROOT):
@@ -168,7 +173,7 @@ class InfoVAEDataModule(L.LightningDataModule):
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         self._setup_splits([split])
         examples = self.datasets[split].examples
-        if split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE:
+        if split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in BINARIZABLE:
             generator = torch.Generator().manual_seed(SPLIT_SEED + 2)
             examples = Examples(sample(examples.x, generator), examples.y)
         return examples
@@ -249,6 +254,10 @@ class InfoVAEDataModule(L.LightningDataModule):
             sizes = {"train": hp.toy_size, "val": val_size, "test": test_size}
             for split in wanted:
                 out[split] = toy(sizes[split], seed=SPLIT_SEED + ("train", "val", "test").index(split))
+        elif self.dataset_name == "digits":
+            sizes = {"val": hp.val_size or DIGITS_HELD_OUT[0], "test": hp.test_size or DIGITS_HELD_OUT[1]}
+            held_out = _hold_out(digits.load(), sizes)
+            out.update({split: held_out[split] for split in wanted})
         elif self.dataset_name == "binarized_mnist":
             official = {"train": "train", "val": "valid", "test": "test"}
             limits = {"train": None, "val": hp.val_size, "test": hp.test_size}
@@ -302,7 +311,7 @@ class InfoVAEDataModule(L.LightningDataModule):
             trainer is None or trainer.strategy.root_device.type == "cuda"
         )
         # Binarized MNIST is binary already: redrawing it would change nothing but cost time.
-        dynamic = train and self.hparams.binarize == "dynamic" and self.dataset_name in SPLITTABLE
+        dynamic = train and self.hparams.binarize == "dynamic" and self.dataset_name in BINARIZABLE
         # Ranks of a multi-GPU run draw different binarizations.
         transform = BatchTransform(dynamic=dynamic, seed=derive_seed(self.hparams.seed, rank))
         device = self.loader_device()

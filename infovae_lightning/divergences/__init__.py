@@ -1,5 +1,6 @@
 """Divergences between the aggregate posterior q(z) and the prior p(z) = N(0, I) used by InfoVAE."""
 
+from infovae_lightning.divergences.adversarial import LatentDiscriminator
 from infovae_lightning.divergences.kl import gaussian_kl_to_standard_normal
 from infovae_lightning.divergences.mmd import (
     DISTANCES,
@@ -22,6 +23,7 @@ __all__ = [
     "ESTIMATORS",
     "KERNELS",
     "KSD_ESTIMATORS",
+    "LatentDiscriminator",
     "MMD",
     "SteinDivergence",
     "gaussian_kl_to_standard_normal",

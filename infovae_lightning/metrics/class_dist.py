@@ -24,6 +24,7 @@ from torch import Tensor
 
 from infovae_lightning.metrics.classifier import load_classifier
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.protocols import decoded_mean, evaluation_data, latent_dim
 
 EMPTY_CLASS_COUNT = 0.5
 
@@ -72,10 +73,16 @@ class ClassDistributionCE(EvaluationCallback):
         self.classifier_meta: dict = {}
 
     def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
-        data = trainer.datamodule.dataset_name if trainer.datamodule is not None else None
+        datamodule = trainer.datamodule
+        data = getattr(datamodule, "dataset_name", None)
         if data is None:
-            raise EvaluationError("class_dist_ce needs the run's InfoVAEDataModule to know what is generated")
-        classifier, meta = load_classifier(self.classifier_path, data, model.hparams.input_shape)
+            raise EvaluationError(
+                "class_dist_ce needs a data module with a dataset_name (the domain of its classifier)"
+            )
+        shape = model.hparams.get("input_shape")
+        if shape is None:  # a user's model: the shape of the data it is evaluated on
+            shape = list(evaluation_data(datamodule).examples("val").x.shape[1:])
+        classifier, meta = load_classifier(self.classifier_path, data, shape)
         self.classifier = classifier.to(model.device).eval()
         self.classifier_meta = meta
 
@@ -87,9 +94,9 @@ class ClassDistributionCE(EvaluationCallback):
         real = class_frequencies(evaluation.labels(), num_classes)
 
         def predict(rows: slice, generator: torch.Generator) -> Tensor:
-            shape = (rows.stop - rows.start, model.hparams.latent_dim)
+            shape = (rows.stop - rows.start, latent_dim(model))
             z = torch.randn(shape, generator=generator, device=evaluation.device)
-            return classifier(model.decoder.mean(z)).argmax(dim=-1)
+            return classifier(decoded_mean(model, z)).argmax(dim=-1)
 
         predicted = evaluation.map(predict, (), dtype=torch.int64, n=self.num_samples)
         ce, empty = class_distribution_ce(real, predicted, num_classes)

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
 
 from infovae_lightning.errors import InfoVAEError
 
@@ -151,14 +152,17 @@ def augment(x: Tensor, generator: torch.Generator) -> Tensor:
 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
-    """The fraction of `x` that `model` labels `y` (in eval mode)."""
+    """The fraction of `x` that `model` labels `y` (in eval mode), accumulated batch by batch by torchmetrics'
+    `MulticlassAccuracy` (micro average: correct / total, the number Lightning users know)."""
     model.eval()
     device = next(model.parameters()).device
-    correct = 0
+    metric: MulticlassAccuracy | None = None
     for start in range(0, len(x), batch_size):
         logits = model(x[start : start + batch_size].to(device))
-        correct += int((logits.argmax(-1).cpu() == y[start : start + batch_size]).sum())
-    return correct / max(len(x), 1)
+        if metric is None:
+            metric = MulticlassAccuracy(num_classes=logits.shape[-1], average="micro").to(device)
+        metric.update(logits, y[start : start + batch_size].to(device))
+    return float(metric.compute()) if metric is not None else 0.0
 
 
 def _load_splits(data: str, root: str, source: str, download: bool = False) -> dict[str, Any]:

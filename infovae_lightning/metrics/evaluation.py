@@ -6,8 +6,10 @@ not through the validation loop, so that it sees every example exactly once what
 processes (see `sharding`), and so that its own noise is fixed: each metric is a deterministic function
 of the weights, and its changes across epochs are the model's, not the estimator's.
 
-The evaluation set is, by default, the run's own data. `eval_data` (another `InfoVAEDataModule`) replaces
-it, e.g. labelled MNIST for class-aware metrics of a model trained on (unlabelled) binarized MNIST.
+The model and data need only what `infovae_lightning.protocols` lists (an encoder to q(z|x), a decoder, the
+latent dimension; a data module with loaders), so the metrics score a user's own LightningModule and
+DataModule as well as ours. The evaluation set is, by default, the run's own data. `eval_data` (another data
+module) replaces it, e.g. labelled MNIST for class-aware metrics of a model trained on binarized MNIST.
 Which set each number came from, and how long it took, is kept in `records` and written to `summary.json`.
 """
 
@@ -24,10 +26,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.data.examples import NO_LABEL, Examples
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.metrics.sharding import ChunkFn, Shards, map_chunks
+from infovae_lightning.protocols import encode, evaluation_data, is_deterministic, latent_dim
 
 SPLIT_OF_STAGE = {"val": "val", "test": "test"}
 
@@ -50,13 +52,16 @@ class Encoding:
 _ENCODINGS: weakref.WeakKeyDictionary[L.LightningModule, tuple[tuple, Encoding]] = weakref.WeakKeyDictionary()
 
 
-def describe(datamodule: InfoVAEDataModule, split: str, n: int) -> str:
-    """Where a number came from, e.g. "mnist (test file) val split, 1000 examples, binarize=dynamic"."""
+def describe(datamodule: Any, split: str, n: int) -> str:
+    """Where a number came from, e.g. "mnist (test file) val split, 1000 examples, binarize=dynamic"; for a
+    user's data module, its class name."""
+    name = getattr(datamodule, "dataset_name", None)
+    if name is None:
+        return f"{type(datamodule).__name__} {split} split, {n} examples"
     hp = datamodule.hparams
-    name = datamodule.dataset_name
     if name in ("mnist", "fashion_mnist", "cifar10"):
         name += f" ({hp.source} file)"
-    binarize = f", binarize={hp.binarize}" if hp.binarize != "none" else ""
+    binarize = f", binarize={hp.binarize}" if hp.get("binarize", "none") != "none" else ""
     return f"{name} {split} split, {n} examples{binarize}"
 
 
@@ -68,7 +73,7 @@ class Evaluation:
         trainer: L.Trainer,
         model: L.LightningModule,
         stage: str,
-        datamodule: InfoVAEDataModule,
+        datamodule: Any,
         max_examples: int | None,
         chunk_size: int,
         seed: int,
@@ -78,7 +83,8 @@ class Evaluation:
         self.stage = stage
         self.datamodule = datamodule
         self.split = SPLIT_OF_STAGE[stage]
-        examples = datamodule.examples(self.split)
+        self.data = evaluation_data(datamodule)
+        examples = self.data.examples(self.split)
         if max_examples is not None and max_examples < len(examples):
             examples = examples.take(torch.arange(max_examples))
         self.examples = examples
@@ -136,16 +142,16 @@ class Evaluation:
         return encoding
 
     def _encode(self) -> Encoding:
-        d = self.model.hparams.latent_dim
-        deterministic = bool(self.model.hparams.get("deterministic", False))
+        d = latent_dim(self.model)
+        deterministic = is_deterministic(self.model)
 
-        def encode(rows: slice, generator: torch.Generator) -> Tensor:
-            q = self.model.encoder(self.x(rows))
+        def encode_rows(rows: slice, generator: torch.Generator) -> Tensor:
+            q = encode(self.model, self.x(rows))
             std = torch.zeros_like(q.mean) if q.std is None else q.std
             eps = torch.randn(q.mean.shape, generator=generator, device=self.device, dtype=q.mean.dtype)
             return torch.cat([q.mean, std, q.mean + std * eps], dim=-1)
 
-        out = self.map(encode, (3 * d,))
+        out = self.map(encode_rows, (3 * d,))
         mean, std, z = out.split(d, dim=-1)
         return Encoding(mean, None if deterministic else std, z)
 
@@ -155,7 +161,7 @@ class Evaluation:
 
     def labelled_pool(self) -> tuple[Examples, str]:
         """The labelled training split of the evaluation data (for a linear probe), and its description."""
-        pool = self.datamodule.examples("train")
+        pool = self.data.examples("train")
         description = describe(self.datamodule, "train", len(pool))
         require_labels(pool, description)
         return pool, description
@@ -188,7 +194,8 @@ class EvaluationCallback(Callback):
         every_n_val_epochs: run after every n-th validation epoch of `fit`, and after the last one (None:
             never during fit).
         at_test: run at the end of `trainer.test`.
-        eval_data: evaluate on this data module's splits instead of the run's.
+        eval_data: evaluate on this data module's splits instead of the run's (any data module: see
+            `infovae_lightning.protocols`).
         max_examples: use only the first n examples of the split (None: all of them).
         chunk_size: examples per forward pass (memory is bounded by it, not by the set's size).
         seed: fixes the metric's own noise (posterior and prior samples), independently of training.
@@ -200,7 +207,7 @@ class EvaluationCallback(Callback):
         self,
         every_n_val_epochs: int | None = 1,
         at_test: bool = True,
-        eval_data: InfoVAEDataModule | None = None,
+        eval_data: L.LightningDataModule | None = None,
         max_examples: int | None = None,
         chunk_size: int = 500,
         seed: int = 0,
@@ -240,8 +247,10 @@ class EvaluationCallback(Callback):
             if trainer.local_rank == 0:
                 self.eval_data.prepare_data()  # may download: once per machine, the others wait
             trainer.strategy.barrier("infovae_eval_data")
-        elif not isinstance(trainer.datamodule, InfoVAEDataModule):
-            raise EvaluationError(f"{self.name} needs the run's InfoVAEDataModule or an eval_data")
+        elif trainer.datamodule is None:
+            raise EvaluationError(
+                f"{self.name} reads whole splits from a data module: fit with datamodule= or give eval_data"
+            )
         self.check(trainer, pl_module)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

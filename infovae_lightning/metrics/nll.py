@@ -21,6 +21,7 @@ from torch import Tensor
 
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
 from infovae_lightning.nets.encoder import Posterior
+from infovae_lightning.protocols import encode, is_deterministic
 
 MAX_SAMPLES = 5000
 # (example, sample) pairs decoded at once when not given. A CPU is fastest with a chunk whose activations stay
@@ -103,7 +104,7 @@ class ImportanceSampledNLL(EvaluationCallback):
         self.max_pairs = max_pairs
 
     def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
-        if model.hparams.get("deterministic", False):
+        if is_deterministic(model):
             raise EvaluationError(
                 "nll_is needs a stochastic encoder q(z|x), but this model's is deterministic "
                 "(model.deterministic=true): its importance weights are undefined. Drop the nll_is metric "
@@ -115,7 +116,7 @@ class ImportanceSampledNLL(EvaluationCallback):
 
         def nll(rows: slice, generator: torch.Generator) -> Tensor:
             log_px = importance_sampled_log_likelihood(
-                model.encoder,
+                lambda x: encode(model, x),
                 model.decoder.log_prob,
                 evaluation.x(rows),
                 self.num_samples,

@@ -26,6 +26,7 @@ from infovae_lightning.metrics.density import gaussian_mass_within, kernel_densi
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
 from infovae_lightning.metrics.images import log_image
 from infovae_lightning.metrics.sharding import PRIOR_STREAM, chunk_generator
+from infovae_lightning.protocols import decoded_mean, encode, latent_dim
 
 SAMPLES_STREAM = PRIOR_STREAM - 1  # the z of the sample grid: its own stream, the same at every epoch
 SUBSAMPLE_STREAM = PRIOR_STREAM - 2  # which points of the set the latent plot shows
@@ -72,20 +73,21 @@ class Pictures(EvaluationCallback):
         self.max_points = max_points
 
     def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
-        if not is_image(model) and model.hparams.latent_dim != 2:
+        shape = model.hparams.get("input_shape")
+        if shape is not None and len(shape) != 3 and latent_dim(model) != 2:
             rank_zero_info("pictures: neither image data nor a 2-D latent, so there is nothing to draw")
 
     def evaluate(self, evaluation: Evaluation) -> dict[str, float]:
         model, trainer, stage = evaluation.model, evaluation.trainer, evaluation.stage
         pictures: dict[str, Tensor | Figure] = {}
-        if model.hparams.latent_dim == 2:
+        if latent_dim(model) == 2:
             encoding = evaluation.encoding  # on every rank: the encoding is computed by all of them
             if trainer.is_global_zero:
                 step = trainer.global_step
                 title = f"{stage}, step {step}: q(z) against p(z)"
                 z, y = self.subsample(encoding.z.cpu(), evaluation.examples.y, evaluation.seed)
                 pictures["latent_space"] = latent_figure(z, y, title)
-        if is_image(model) and trainer.is_global_zero:
+        if is_image(evaluation.examples.x) and trainer.is_global_zero:
             if self.num_samples:
                 pictures["samples"] = self.samples(evaluation)
             if self.num_reconstructions and len(evaluation):
@@ -100,13 +102,13 @@ class Pictures(EvaluationCallback):
     def samples(self, evaluation: Evaluation) -> Tensor:
         model, device = evaluation.model, evaluation.device
         generator = chunk_generator(evaluation.seed, SAMPLES_STREAM, device)
-        z = torch.randn(self.num_samples, model.hparams.latent_dim, generator=generator, device=device)
-        return grid(model.decoder.mean(z), self.nrow)
+        z = torch.randn(self.num_samples, latent_dim(model), generator=generator, device=device)
+        return grid(decoded_mean(model, z).reshape(-1, *evaluation.examples.x.shape[1:]), self.nrow)
 
     def reconstructions(self, evaluation: Evaluation) -> Tensor:
         model = evaluation.model
         x = evaluation.x(slice(0, min(self.num_reconstructions, len(evaluation))))
-        recon = model.decoder.mean(model.encoder(x).mean)
+        recon = decoded_mean(model, encode(model, x).mean)
         ncol = min(self.nrow, x.shape[0])
         return grid(interleave_rows(x, recon.reshape(x.shape), ncol), ncol)
 
@@ -121,13 +123,21 @@ class Pictures(EvaluationCallback):
         return z[finite], y[finite]
 
 
-def is_image(model: L.LightningModule) -> bool:
-    return len(model.hparams.input_shape) == 3
+def is_image(x: Tensor) -> bool:
+    """Whether examples `x` [N, ...] are images [N, C, H, W] (C = 1 or 3) that a grid can show."""
+    return x.dim() == 4 and x.shape[1] in (1, 3)
+
+
+MIN_SIDE = 28  # smaller images (8×8 digits) are enlarged, pixels kept square, so that a grid is legible
 
 
 def grid(images: Tensor, nrow: int) -> Tensor:
     """[3, H, W] in [0, 1]; a Gaussian decoder's mean may leave [0, 1] and is clipped for display."""
-    return make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
+    images = images.detach().float().clamp(0, 1).cpu()
+    scale = math.ceil(MIN_SIDE / images.shape[-1])
+    if scale > 1:
+        images = images.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+    return make_grid(images, nrow=nrow, padding=2)
 
 
 def interleave_rows(originals: Tensor, reconstructions: Tensor, ncol: int) -> Tensor:

@@ -9,24 +9,28 @@ the held-out ones are the split being evaluated (val or test).
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
+from torchmetrics.functional.classification import multiclass_accuracy
 
 from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.protocols import encode, latent_dim
 
 
 def linear_probe_accuracy(train_z: Tensor, train_y: Tensor, test_z: Tensor, test_y: Tensor) -> float:
-    """Test accuracy of an L2-regularised multinomial logistic regression on standardised features."""
+    """Test accuracy of an L2-regularised multinomial logistic regression on standardised features (scored
+    by torchmetrics' `multiclass_accuracy`, micro average: correct / total)."""
     if len(torch.unique(train_y)) < 2:
         raise EvaluationError("a linear probe needs labelled examples of at least two classes")
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     probe.fit(train_z.double().cpu().numpy(), train_y.cpu().numpy())
-    predicted = probe.predict(test_z.double().cpu().numpy())
-    return float(np.mean(predicted == test_y.cpu().numpy()))
+    predicted = torch.as_tensor(probe.predict(test_z.double().cpu().numpy()))
+    target = test_y.cpu().long()
+    num_classes = int(max(predicted.max(), target.max())) + 1
+    return float(multiclass_accuracy(predicted, target, num_classes=num_classes, average="micro"))
 
 
 def budget_name(budget: int | str) -> str:
@@ -56,8 +60,8 @@ class SemiSupervisedAccuracy(EvaluationCallback):
         evaluation.notes["labelled_pool"] = description
         model = evaluation.model
         pool_z = evaluation.map(
-            lambda rows, _: model.encoder(pool.x[rows].to(evaluation.device)).mean,
-            (model.hparams.latent_dim,),
+            lambda rows, _: encode(model, pool.x[rows].to(evaluation.device)).mean,
+            (latent_dim(model),),
             n=len(pool),
         )
         test_z = evaluation.encoding.mean

@@ -12,17 +12,15 @@ Under DDP, each player's backward pass leaves the other's parameters without gra
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from infovae_lightning.divergences.adversarial import LatentDiscriminator
 from infovae_lightning.errors import NonFiniteLossError
 from infovae_lightning.models.base import Divergence, InfoVAE, adam
-from infovae_lightning.nets import MLP
 
 
 class AdversarialAE(InfoVAE):
@@ -42,27 +40,19 @@ class AdversarialAE(InfoVAE):
         if disc_steps < 1:
             raise ValueError(f"disc_steps must be >= 1, got {disc_steps}")
         self.automatic_optimization = False
-        self.discriminator = MLP((self.hparams.latent_dim,), (1,), hidden=list(disc_hidden))
+        self.discriminator = LatentDiscriminator(self.hparams.latent_dim, disc_hidden)
 
     def logits(self, z: Tensor) -> Tensor:
-        return self.discriminator(z).squeeze(-1)
+        return self.discriminator.logits(z)
 
     def discriminator_loss(self, z_post: Tensor, z_prior: Tensor) -> Tensor:
-        real, fake = self.logits(z_prior), self.logits(z_post)
-        return F.binary_cross_entropy_with_logits(
-            real, torch.ones_like(real)
-        ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        return self.discriminator.loss(z_post, z_prior)
 
     def divergence(self, z: Tensor) -> Divergence:
         prior = self.sample_prior(z.shape[0])
-        fake = self.logits(self.global_batch(z))  # the global batch under DDP
-        # Non-saturating encoder loss: −E_q log σ(d(z)).
-        value = F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
-        with torch.no_grad():
-            real = self.logits(self.global_batch(prior))
-            # With the optimal discriminator, log 2 + ½E_p log σ(d) + ½E_q log(1−σ(d)) = JS(p‖q).
-            js = math.log(2) + 0.5 * (F.logsigmoid(real).mean() + F.logsigmoid(-fake).mean())
-        return Divergence(value, js)
+        z = self.global_batch(z)  # the global batch under DDP
+        value = self.discriminator.encoder_loss(z)
+        return Divergence(value, self.discriminator.js_estimate(z, self.global_batch(prior)))
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, _ = batch

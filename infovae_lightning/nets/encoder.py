@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from infovae_lightning.divergences import gaussian_kl_to_standard_normal
+from infovae_lightning.divergences.kl import gaussian_kl_to_standard_normal
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The command line of the report: `infovae report <sweep dir> [--out DIR]` (dispatched by `infovae`'s
+"""The command line of the report: `infovae report <run or sweep dir> [--out DIR]` (dispatched by `infovae`'s
 `main` before LightningCLI parses, as it is no Lightning subcommand) and
 `python -m infovae_lightning.report <sweep dir>`."""
 
@@ -14,7 +14,8 @@ from infovae_lightning.report.build import build_report
 from infovae_lightning.report.collect import status_counts
 
 DESCRIPTION = (
-    "Report on a sweep (a Hydra multirun directory, multirun/<task>/<time>): a table of every job with its "
+    "Report on a sweep (a Hydra multirun directory, multirun/<task>/<time>) or on one run "
+    "(outputs/<task>/<time>, a sweep of one job): a table of every job with its "
     "overrides, status and final metrics; mean ± std over seeds grouped by model, latent dimension and the "
     "other swept keys; metric curves; sample grids; for the toy data, the paper's Figure 1 per job. Writes "
     "report.md, report.csv, groups.csv and PNG figures."
@@ -23,7 +24,9 @@ DESCRIPTION = (
 
 def parser(prog: str = "infovae report") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
-    p.add_argument("sweep", type=Path, help="the sweep directory, holding the job directories 0/, 1/, ...")
+    p.add_argument(
+        "sweep", type=Path, help="a sweep directory (holding the job directories 0/, 1/, ...) or one run's"
+    )
     p.add_argument(
         "--out", type=Path, default=None, help="where to write the report (default: <sweep>/report)"
     )

@@ -120,21 +120,30 @@ class SweepNotFound(InfoVAEError):
     """The directory given is not a sweep directory (reported as one `error:` line)."""
 
 
+def is_run_dir(path: Path) -> bool:
+    """Whether `path` is the directory of one run (`python train.py`, outputs/<task>/<time>)."""
+    return (path / "summary.json").is_file() or (path / ".hydra").is_dir()
+
+
 def job_dirs(sweep: Path) -> list[Path]:
-    """The job directories of a sweep (Hydra names them 0, 1, 2...), in job order."""
+    """The job directories of a sweep (Hydra names them 0, 1, 2...), in job order; a single run's directory
+    is a sweep of one job."""
     if not sweep.is_dir():
-        raise SweepNotFound(f"{sweep} is not a directory; give a sweep directory, multirun/<task>/<time>")
+        raise SweepNotFound(f"{sweep} is not a directory; give a run or a sweep directory")
     jobs = sorted((p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name))
+    if not jobs and is_run_dir(sweep):
+        return [sweep]
     if not jobs:
         raise SweepNotFound(
-            f"{sweep} holds no job directories (0/, 1/, ...); give a sweep directory, multirun/<task>/<time>"
+            f"{sweep} holds no job directories (0/, 1/, ...) and no summary.json; give a run directory, "
+            "outputs/<task>/<time>, or a sweep directory, multirun/<task>/<time>"
         )
     return jobs
 
 
 def read_job(path: Path) -> Job:
-    """One job directory as a `Job`, whatever state the job is in."""
-    job = Job(num=int(path.name), path=path, status=MISSING)
+    """One job directory as a `Job`, whatever state the job is in (a single run is job 0)."""
+    job = Job(num=int(path.name) if path.name.isdigit() else 0, path=path, status=MISSING)
     overrides = _read_yaml(path / ".hydra" / "overrides.yaml")
     if isinstance(overrides, list):
         job.overrides = [str(item) for item in overrides]
