@@ -49,6 +49,7 @@ from infovae_lightning.final_evaluation import FinalValidation, finish_fit
 from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.loggers import finish_runs, record_config
 from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.override_check import override_error
 from infovae_lightning.preemption import Interrupted, Preemption
 from infovae_lightning.preflight import check_metrics, check_values, load_data_early
 from infovae_lightning.provenance import provenance
@@ -294,8 +295,18 @@ def _forget_run_dir(out: Path) -> None:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def main() -> float | None:
+    """`python train.py` and `infovae-train`: a bad value on the command line is one `error:` line before
+    Hydra starts (`override_check`); everything else is Hydra's."""
+    error = override_error(sys.argv[1:], CONFIG_DIR)
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     out = Path(hydra_cfg.runtime.output_dir)
     quiet_third_party()

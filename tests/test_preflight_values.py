@@ -21,6 +21,7 @@ from test_train import run_train
 
 from infovae_lightning import config as schemas
 from infovae_lightning.errors import InfoVAEError
+from infovae_lightning.override_check import override_error
 from infovae_lightning.train import CONFIG_DIR, run
 
 # Where each schema's keys live in the composed config (the MMD-VAE, the MLP and the toy data by default).
@@ -155,6 +156,7 @@ def override(key: str, value: object) -> str:
 
 FLAT = set(schema_keys())
 BASE = [
+    "data=toy",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "trainer.max_steps=2",
@@ -188,7 +190,12 @@ def test_a_bad_value_is_refused_before_anything_is_written(key: str, value: obje
     ("overrides", "message"),
     [
         (["trainer.max_steps=0"], "error: trainer.max_steps must be an integer >= 1 (or -1), got 0"),
-        (["data.train_size=20000"], "error: data: train_size=20000 exceeds the 10000 examples available"),
+        (["latent_dim=abc"], "error: latent_dim: Value 'abc' of type 'str' could not be converted"),
+        (["model.lamm=3"], "error: model.lamm: Key 'lamm' not in 'MMDConf'"),
+        (
+            ["data=toy", "data.train_size=20000"],
+            "error: data: train_size=20000 exceeds the 10000 examples available",
+        ),
         (["model.std_floor=-1"], "error: model: std_floor must be >= 0"),
         (
             ["trainer.devices=4096", "trainer.accelerator=cpu"],
@@ -205,3 +212,14 @@ def test_a_bad_value_from_the_command_line_is_one_line_and_no_run_directory(
     assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not run_dir.exists()
+
+
+def test_override_error_names_the_key_and_leaves_sweeps_and_flags_to_hydra() -> None:
+    assert override_error(["latent_dim=abc"], CONFIG_DIR) == (
+        "latent_dim: Value 'abc' of type 'str' could not be converted to Integer"
+    )
+    assert override_error(["model.lam=x", "hydra.run.dir=/tmp/x"], CONFIG_DIR).startswith("model.lam: ")
+    assert override_error(["model=elbo", "latent_dim=3", "hydra.run.dir=/tmp/x"], CONFIG_DIR) is None
+    assert override_error(["latent_dim=2,abc"], CONFIG_DIR) is None  # a sweep: each job is checked by Hydra
+    assert override_error(["-m", "latent_dim=abc"], CONFIG_DIR) is None
+    assert override_error([], CONFIG_DIR) is None
