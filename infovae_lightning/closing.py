@@ -11,7 +11,7 @@ SHOWN_PICTURES = ("val_samples", "val_latent_space", "val_reconstructions")
 
 
 def trained_what(config: dict[str, Any]) -> str:
-    """e.g. "MMDVAE (alpha=0, lam=1000) on digits, latent_dim=2"."""
+    """e.g. "MMDVAE (alpha=1, lam=1000) on digits, latent_dim=2"."""
     model = config.get("model") or {}
     name = str(model.get("_target_", "model")).rpartition(".")[2]
     values = ", ".join(f"{k}={model[k]:g}" for k in ("alpha", "lam") if isinstance(model.get(k), int | float))
