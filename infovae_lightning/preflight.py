@@ -45,6 +45,8 @@ def _devices_available(accelerator: str) -> int | None:
 def check_values(cfg: DictConfig) -> None:
     """The trainer settings Lightning accepts but that cannot give a useful run, and device counts that this
     machine cannot provide (Lightning would only fail once it sets the devices up)."""
+    if cfg.get("threads") is not None:
+        _count("threads", cfg.threads, 1, (), "; null: torch's default")
     trainer = cfg.trainer
     _count("trainer.max_steps", trainer.get("max_steps", -1), 1, (-1,), "; 0 trains nothing, -1: no limit")
     max_epochs = trainer.get("max_epochs")

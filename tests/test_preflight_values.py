@@ -54,6 +54,10 @@ OUT_OF_RANGE: dict[str, list] = {
     "model.likelihood.name": ["bogus"],
     "model.likelihood.sigma": [0.0, -1.0],
     "model.likelihood.components": [0],
+    "model.likelihood.levels": [1],
+    "model.likelihood.sigma_min": [-0.1],
+    "model.lam_warmup_steps": [-1],
+    "threads": [0],
     "data.name": ["svhn"],
     "data.batch_size": [0],
     "data.num_workers": [-1],
@@ -157,6 +161,7 @@ def override(key: str, value: object) -> str:
 FLAT = set(schema_keys())
 BASE = [
     "data=toy",
+    "model.alpha=0",  # the contradictory pairs below are against alpha=0 (e.g. a deterministic encoder)
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "trainer.max_steps=2",
