@@ -94,14 +94,15 @@ def test_fine_tuning_starts_from_the_weights_and_uses_the_new_values(trained: Pa
         for a, b in zip(model.decoder.parameters(), original.decoder.parameters(), strict=True)
     )
     assert all(p.requires_grad for p in model.decoder.parameters())
-    # The new lambda is the one in the hparams, the checkpoint and the loss: −L = recon + KL + (α+λ−1)·D.
+    # The new lambda is the one in the hparams, the checkpoint and the loss:
+    # −L = recon + (1−α)·KL + (α+λ−1)·D with the preset's α = 1.
     tuned = load_model(saved_checkpoints(trainer)["last"])
     assert tuned.hparams.lam == 10.0 and tuned.hparams.init_from == str(trained)
     x = torch.tensor([[1.0], [-1.0]] * 50)
     torch.manual_seed(0)
     terms = tuned.terms(x)
     assert terms.loss.item() == pytest.approx(
-        (-terms.log_px + terms.kl + 9.0 * terms.div.value).item(), rel=1e-6
+        (-terms.log_px + 10.0 * terms.div.value).item(), rel=1e-6
     )
 
 

@@ -64,7 +64,7 @@ def test_fine_tune_uses_the_new_lambda_and_freezes_the_encoder(fitted: Path, tmp
     logged = yaml.safe_load((run_dir / "hparams.yaml").read_text())
     assert logged["lam"] == 10.0 and logged["freeze"] == "encoder" and logged["init_from"] == str(start)
     tuned, original = load_model(run_dir / "checkpoints" / "last.ckpt"), load_model(start)
-    assert tuned.hparams.lam == 10.0 and tuned.objective.div_weight == 9.0 and tuned.hparams.latent_dim == 2
+    assert tuned.hparams.lam == 10.0 and tuned.objective.div_weight == 10.0 and tuned.hparams.latent_dim == 2
     assert all(
         torch.equal(a, b)
         for a, b in zip(tuned.encoder.parameters(), original.encoder.parameters(), strict=True)

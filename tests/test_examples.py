@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
@@ -35,6 +37,7 @@ def test_own_vae_with_our_mmd_and_metrics_under_a_plain_trainer(tmp_path: Path) 
     }
 
 
+@pytest.mark.slow  # CI runs example (b) from the installed wheel in .ci/wheel_check
 def test_own_experiment_through_config_dir(tmp_path: Path) -> None:
     folder = EXAMPLES / "own_experiment"
     out = tmp_path / "run"

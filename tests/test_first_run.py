@@ -44,7 +44,7 @@ def test_a_short_run_prints_plain_lines_and_its_report_works(tmp_path: Path) -> 
     assert "Tip:" not in text and "deprecated" not in text
     closing = proc.stdout[proc.stdout.index("Trained MMDVAE") :]
     assert closing.startswith(
-        "Trained MMDVAE (alpha=0, lam=1000) on digits, latent_dim=2: 2 epochs, 56 steps"
+        "Trained MMDVAE (alpha=1, lam=1000) on digits, latent_dim=2: 2 epochs, 56 steps"
     )
     assert f"Files in {out}" in closing and "images/val_samples_step000056.png" in closing
     assert "python train.py -m model=elbo,mmd" in closing and f"infovae report {out})" in closing

@@ -97,7 +97,9 @@ def test_training_steps_follow_the_warmup_and_evaluation_the_full_objective() ->
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(0)
-    model = MMDVAE(latent_dim=2, lam=101.0, lam_warmup_steps=4, net={"name": "mlp", "hidden": [16]})
+    model = MMDVAE(
+        latent_dim=2, alpha=0.0, lam=101.0, lam_warmup_steps=4, net={"name": "mlp", "hidden": [16]}
+    )
     assert "train_div_weight" not in model.state_dict()  # not saved: it follows from global_step
     seen: list[tuple[int, float]] = []
 

@@ -32,6 +32,7 @@ def test_config_dir_prefers_the_packaged_configs(tmp_path: Path, monkeypatch: py
     assert config.config_dir() == tmp_path and config.sweeps_parent() == tmp_path
 
 
+@pytest.mark.slow  # CI builds and checks the wheel once more in .ci/wheel_check
 def test_the_wheel_holds_every_config_and_sweep(tmp_path: Path) -> None:
     leftovers = [ROOT / "build", ROOT / "infovae_lightning.egg-info"]  # setuptools builds in the tree
     existed = {path for path in leftovers if path.exists()}
