@@ -244,4 +244,4 @@ def test_a_metric_that_cannot_run_stops_the_run_before_training(
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["global_step"] == 0
+    assert not (tmp_path / "run").exists()  # refused in the pre-flight: nothing written
