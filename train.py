@@ -5,7 +5,7 @@ python train.py model=elbo data=binarized_mnist   # ELBO on binarized MNIST
 python train.py model=mmd latent_dim=2,5,10 -m    # a sweep: one run directory per value
 """
 
-from infovae_lightning.train import main
+from infovae_lightning.run.train import main
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/<script>.py` from anywhere: the checkout's package
     sys.path.insert(0, str(ROOT))
 
-from infovae_lightning.throughput import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+from bench.timing import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
 
 MODELS = ("elbo", "mmd", "stein", "aae")
 NETS = ("mlp", "conv")
@@ -117,7 +117,7 @@ def compose(case: Case) -> Any:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from infovae_lightning.train import CONFIG_DIR
+    from infovae_lightning.run.train import CONFIG_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

@@ -37,9 +37,12 @@ from pathlib import Path
 
 import torch
 
-from infovae_lightning.throughput import peak_rss_mb, reset_peak_rss, rss_mb
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/metrics.py` from anywhere: the checkout's bench package
+    sys.path.insert(0, str(ROOT))
+
+from bench.timing import peak_rss_mb, reset_peak_rss, rss_mb  # noqa: E402
+
 BENCH_SITE = ROOT / ".bench-site"  # pythae, installed by bench/setup.sh
 DEFAULT_DATA_DIR = os.environ.get("INFOVAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 

@@ -22,7 +22,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from infovae_lightning.models import ELBOVAE
-from infovae_lightning.train import CONFIG_DIR
+from infovae_lightning.run.train import CONFIG_DIR
 
 
 def default_net() -> dict:

@@ -35,8 +35,8 @@ from torch.optim.optimizer import (  # noqa: E402
 )
 
 from bench.common import DEFAULT_DATA_DIR, MODELS, NETS, Case  # noqa: E402
+from bench.timing import Throughput  # noqa: E402
 from infovae_lightning.models.base import Terms  # noqa: E402
-from infovae_lightning.throughput import Throughput  # noqa: E402
 
 # The callback hooks Lightning calls in every training step (not those of validation or of an epoch's end).
 STEP_HOOKS = (
@@ -99,7 +99,7 @@ def main() -> None:
 
     from hydra import compose, initialize_config_dir
 
-    from infovae_lightning.train import CONFIG_DIR, _build, _build_all
+    from infovae_lightning.run.train import CONFIG_DIR, _build, _build_all
 
     case = Case(args.model, args.net, args.batch_size, args.steps, args.warmup, args.latent_dim, args.device)
     case = Case(**{**case.__dict__, "data_root": args.data_root, "overrides": tuple(args.override)})

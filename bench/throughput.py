@@ -9,7 +9,7 @@ For each model, net and batch size, in a fresh process each (so that peak memory
 
   (a) lightning: `train.py` itself, with the case's overrides and the Trainer, DataModule, callbacks and
       logger it builds by default (evaluation metrics off: `bench/metrics.py` measures them). A
-      `Throughput` callback (infovae_lightning/throughput.py) times the steps and ends the run.
+      `Throughput` callback (bench/timing.py) times the steps and ends the run.
   (b) bare: a hand-written PyTorch loop of the same networks, loss and optimizers on the same images
       (bench/bare_loop.py; tests/test_bench.py checks its loss equals our module's).
   (c) pythae: pythae 0.1.2's VAE / INFOVAE_MMD / Adversarial_AE on the same networks, through its trainer
@@ -91,7 +91,7 @@ def run_train_py(case: Case, work: Path, run: str, callback: dict[str, Any]) -> 
 def run_lightning(case: Case, work: Path, repeat: int = 0) -> Result:
     """`train.py` with the case's overrides, timed by the Throughput callback."""
     out = work / f"lightning-{case.name}-{repeat}.json"
-    timer = {"_target_": "infovae_lightning.throughput.Throughput", "warmup": case.warmup, "path": out}
+    timer = {"_target_": "bench.timing.Throughput", "warmup": case.warmup, "path": out}
     run_train_py(case, work, f"run-{case.name}-{repeat}", {**timer, "stop_after": case.steps})
     r = json.loads(out.read_text())
     rss = (r["peak_rss_mb"], r["rss_at_train_start_mb"])

@@ -37,7 +37,7 @@ def run_script(script: Path, *args: str, cwd: Path) -> None:
 def compose_config(overrides: list[str], output_dir: Path | None = None, hydra: bool = False) -> DictConfig:
     """`conf/train.yaml` composed with `overrides`, as `train.py` would; `output_dir` stands in for the run
     directory Hydra would make; `hydra=True` keeps the `hydra` node (launcher, sweeper)."""
-    from infovae_lightning.train import CONFIG_DIR
+    from infovae_lightning.run.train import CONFIG_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

@@ -15,7 +15,6 @@ from hydra.utils import instantiate
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.models import MMDVAE
-from infovae_lightning.throughput import Throughput
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,6 +23,7 @@ from bench.bare_loop import BareModel, BareTrainer  # noqa: E402
 from bench.common import Case, compose  # noqa: E402
 from bench.lightning_floor import bare_step, lightning_step  # noqa: E402
 from bench.paired import PairedBareLoop  # noqa: E402
+from bench.timing import Throughput  # noqa: E402
 
 
 def _module_and_bare(model: str, net: str) -> tuple[L.LightningModule, BareModel, dict]:

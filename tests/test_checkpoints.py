@@ -10,7 +10,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from infovae_lightning.checkpoints import (
+from infovae_lightning.data import InfoVAEDataModule
+from infovae_lightning.errors import CheckpointError, NonFiniteLossError
+from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
+from infovae_lightning.run.checkpoints import (
     LatestCheckpoint,
     check_fits,
     check_same_run,
@@ -18,10 +21,7 @@ from infovae_lightning.checkpoints import (
     read_checkpoint,
     saved_checkpoints,
 )
-from infovae_lightning.data import InfoVAEDataModule
-from infovae_lightning.errors import CheckpointError, NonFiniteLossError
-from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
-from infovae_lightning.seeding import BatchSeeding
+from infovae_lightning.run.seeding import BatchSeeding
 
 TOY = {"input_shape": [1], "likelihood": {"name": "gaussian", "learn_sigma": True}, "latent_dim": 2}
 
@@ -101,9 +101,7 @@ def test_fine_tuning_starts_from_the_weights_and_uses_the_new_values(trained: Pa
     x = torch.tensor([[1.0], [-1.0]] * 50)
     torch.manual_seed(0)
     terms = tuned.terms(x)
-    assert terms.loss.item() == pytest.approx(
-        (-terms.log_px + 10.0 * terms.div.value).item(), rel=1e-6
-    )
+    assert terms.loss.item() == pytest.approx((-terms.log_px + 10.0 * terms.div.value).item(), rel=1e-6)
 
 
 def test_a_loaded_or_resumed_model_is_not_overwritten_by_init_from(trained: Path, tmp_path: Path) -> None:

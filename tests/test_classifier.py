@@ -13,12 +13,10 @@ from infovae_lightning.metrics.classifier import (
     FORMAT_VERSION,
     ClassifierError,
     DigitCNN,
-    augment,
     load_classifier,
-    main,
     save_classifier,
-    train_classifier,
 )
+from infovae_lightning.run.classifier_training import augment, main, train_classifier
 
 MNIST_SHAPE = (1, 28, 28)
 

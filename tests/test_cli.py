@@ -12,10 +12,10 @@ import torch
 import yaml
 from conftest import compose_config
 
-from infovae_lightning.checkpoints import load_model, read_checkpoint
-from infovae_lightning.cli import main
 from infovae_lightning.data import InfoVAEDataModule
-from infovae_lightning.train import run
+from infovae_lightning.run.checkpoints import load_model, read_checkpoint
+from infovae_lightning.run.cli import main
+from infovae_lightning.run.train import run
 
 SMALL = ["--data.toy_size", "400", "--data.val_size", "100", "--data.test_size", "100"]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]

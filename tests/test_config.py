@@ -10,7 +10,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from infovae_lightning.train import CONFIG_DIR, _build_all
+from infovae_lightning.run.train import CONFIG_DIR, _build_all
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
 DATA = ["toy", "digits", "mnist", "binarized_mnist", "fashion_mnist", "cifar10"]

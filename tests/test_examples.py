@@ -48,7 +48,7 @@ def test_own_experiment_through_config_dir(tmp_path: Path) -> None:
         "trainer.max_epochs=3",
         f"hydra.run.dir={out}",
     ]
-    run([sys.executable, "-m", "infovae_lightning.train", *args], folder, [folder, ROOT])
+    run([sys.executable, "-m", "infovae_lightning.run.train", *args], folder, [folder, ROOT])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["config"]["model"]["_target_"] == "my_project.RingVAE"

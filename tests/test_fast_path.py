@@ -14,11 +14,11 @@ import pytest
 import torch
 from conftest import compose_config
 
-from infovae_lightning.checkpoints import check_resumable, read_checkpoint
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE, base
 from infovae_lightning.models.base import compile_options
-from infovae_lightning.train import run
+from infovae_lightning.run.checkpoints import check_resumable, read_checkpoint
+from infovae_lightning.run.train import run
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 TINY = {"latent_dim": 2, "input_shape": [1, 28, 28], "net": {"name": "mlp", "hidden": [16]}}

@@ -19,9 +19,9 @@ from conftest import compose_config
 from test_train import ROOT, run_train
 
 import infovae_lightning
-from infovae_lightning.checkpoints import AtomicCheckpointIO, CheckpointWriteError
 from infovae_lightning.errors import InfoVAEError
-from infovae_lightning.train import run
+from infovae_lightning.run.checkpoints import AtomicCheckpointIO, CheckpointWriteError
+from infovae_lightning.run.train import run
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 COMMON = [

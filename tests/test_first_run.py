@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from infovae_lightning.jobs import cpu_threads, jobs_at_once
-from infovae_lightning.loggers import RUN_ID_FILE
 from infovae_lightning.report.cli import main as report
+from infovae_lightning.run.jobs import cpu_threads, jobs_at_once
+from infovae_lightning.run.loggers import RUN_ID_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 

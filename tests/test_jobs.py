@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from infovae_lightning.jobs import isolated_job
-from infovae_lightning.loggers import WandbLogger
+from infovae_lightning.run.jobs import isolated_job
+from infovae_lightning.run.loggers import WandbLogger
 
 
 def test_a_job_leaves_the_environment_as_it_found_it(monkeypatch) -> None:

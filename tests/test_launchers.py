@@ -12,7 +12,7 @@ from conftest import compose_config
 from hydra.utils import instantiate
 from test_train import check_job, job_dirs, run_train
 
-from infovae_lightning.config import REPO
+from infovae_lightning.run.config import REPO
 
 SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
 QUICK = ["trainer.max_epochs=1", "data.toy_size=300", "metrics=none", "trainer.enable_progress_bar=false"]
@@ -85,7 +85,7 @@ def test_joblib_gives_each_job_its_own_gpu(monkeypatch) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from infovae_lightning.jobs import place_job
+    from infovae_lightning.run.jobs import place_job
 
     cfg = compose_config(["hydra/launcher=joblib", "trainer=gpu"], hydra=True)
     with open_dict(cfg):

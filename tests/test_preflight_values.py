@@ -1,7 +1,7 @@
 """Every key of the config schemas, given bad values generated from its type and range: the pre-flight
 refuses each with one line naming the key, before anything is written (`train.run`, as `train.py` calls it).
 
-The keys come from walking the dataclasses of `infovae_lightning.config` (and the trainer's keys from
+The keys come from walking the dataclasses of `infovae_lightning.run.config` (and the trainer's keys from
 `conf/trainer/default.yaml`); a key added there without bad values here, or a reason why every value is
 valid, fails `test_every_schema_key_is_covered`.
 """
@@ -21,8 +21,8 @@ from test_train import run_train
 
 from infovae_lightning import config as schemas
 from infovae_lightning.errors import InfoVAEError
-from infovae_lightning.override_check import override_error
-from infovae_lightning.train import CONFIG_DIR, run
+from infovae_lightning.run.override_check import override_error
+from infovae_lightning.run.train import CONFIG_DIR, run
 
 # Where each schema's keys live in the composed config (the MMD-VAE, the MLP and the toy data by default).
 GROUPS = {

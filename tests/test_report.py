@@ -184,7 +184,7 @@ def test_var_qz_is_the_variance_of_the_aggregate_posterior(sweep: Path) -> None:
 
 
 def test_infovae_report_dispatches_before_lightning_cli(sweep: Path, tmp_path: Path, capsys) -> None:
-    from infovae_lightning.cli import main
+    from infovae_lightning.run.cli import main
 
     main(["report", str(sweep), "--out", str(tmp_path / "elsewhere"), "--toy-samples", "200"])
     assert "5 jobs" in capsys.readouterr().out

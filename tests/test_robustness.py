@@ -17,11 +17,11 @@ import pytest
 from conftest import compose_config
 from test_train import ROOT, check_job, job_dirs, run_train
 
-from infovae_lightning.checkpoints import LatestCheckpoint
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.models import ELBOVAE, MMDVAE
-from infovae_lightning.train import run
+from infovae_lightning.run.checkpoints import LatestCheckpoint
+from infovae_lightning.run.train import run
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 TOY = {"input_shape": [1], "likelihood": {"name": "gaussian", "sigma": 1.0, "learn_sigma": True}}

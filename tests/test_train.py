@@ -167,7 +167,7 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path) -> None:
 
 
 def test_paper_metrics_reach_the_summary_with_their_sources(binarized_root: Path, tmp_path: Path) -> None:
-    from infovae_lightning.metrics.classifier import main as make_classifier
+    from infovae_lightning.run.classifier_training import main as make_classifier
 
     classifiers = tmp_path / "classifiers"
     quick = ["--epochs", "1", "--train-size", "500", "--out", str(classifiers / "mnist_digits.pt")]

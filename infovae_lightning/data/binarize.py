@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import default_collate, get_worker_info
 
-from infovae_lightning.seeding import derive_seed
+from infovae_lightning.run.seeding import derive_seed
 
 from .sources import BINARIZE_MODES
 

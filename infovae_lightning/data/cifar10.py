@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from infovae_lightning.provenance import record_read
+from infovae_lightning.run.provenance import record_read
 
 from .errors import DatasetFormatError, not_found, one_line
 from .examples import Examples

@@ -34,7 +34,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from infovae_lightning.seeding import derive_seed
+from infovae_lightning.run.seeding import derive_seed
 
 from . import digits
 from .binarize import BatchTransform, check_mode, sample, threshold

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from infovae_lightning.provenance import record_read
+from infovae_lightning.run.provenance import record_read
 
 from .errors import DatasetFormatError
 

@@ -15,10 +15,10 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from infovae_lightning.checkpoints import MODEL_CLASS_KEY, class_path, load_weights
 from infovae_lightning.errors import NonFiniteLossError
 from infovae_lightning.nets import build_decoder, build_encoder
 from infovae_lightning.objective import InfoVAEObjective
+from infovae_lightning.run.checkpoints import MODEL_CLASS_KEY, class_path, load_weights
 
 DEFAULT_NET = {"name": "mlp", "hidden": [200, 200, 200]}
 DEFAULT_LIKELIHOOD = {"name": "bernoulli"}

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infovae_lightning.checkpoints import load_model
 from infovae_lightning.report.collect import Job
+from infovae_lightning.run.checkpoints import load_model
 
 TOY_POINTS = (-1.0, 1.0)
 

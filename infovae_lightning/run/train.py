@@ -33,7 +33,10 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from infovae_lightning.checkpoints import (
+from infovae_lightning.data.errors import one_line
+from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.run.checkpoints import (
     AtomicCheckpointIO,
     LatestCheckpoint,
     check_fits,
@@ -41,21 +44,18 @@ from infovae_lightning.checkpoints import (
     read_checkpoint,
     saved_checkpoints,
 )
-from infovae_lightning.closing import closing_lines
-from infovae_lightning.config import CONFIG_DIR  # importing it registers the schemas and resolvers
-from infovae_lightning.data.errors import one_line
-from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError, NonFiniteLossError
-from infovae_lightning.final_evaluation import FinalValidation, finish_fit
-from infovae_lightning.jobs import isolated_job, place_job, wait_for_ranks
-from infovae_lightning.loggers import finish_runs, record_config
-from infovae_lightning.metrics import EvaluationCallback
-from infovae_lightning.override_check import override_error
-from infovae_lightning.preemption import Interrupted, Preemption
-from infovae_lightning.preflight import check_metrics, check_values, load_data_early
-from infovae_lightning.provenance import provenance
-from infovae_lightning.quiet import quiet_third_party
-from infovae_lightning.run_lock import locked_run_dir
-from infovae_lightning.summary import final_metrics, write_summary
+from infovae_lightning.run.closing import closing_lines
+from infovae_lightning.run.config import CONFIG_DIR  # importing it registers the schemas and resolvers
+from infovae_lightning.run.final_evaluation import FinalValidation, finish_fit
+from infovae_lightning.run.jobs import isolated_job, place_job, wait_for_ranks
+from infovae_lightning.run.loggers import finish_runs, record_config
+from infovae_lightning.run.override_check import override_error
+from infovae_lightning.run.preemption import Interrupted, Preemption
+from infovae_lightning.run.preflight import check_metrics, check_values, load_data_early
+from infovae_lightning.run.provenance import provenance
+from infovae_lightning.run.quiet import quiet_third_party
+from infovae_lightning.run.run_lock import locked_run_dir
+from infovae_lightning.run.summary import final_metrics, write_summary
 
 log = logging.getLogger(__name__)
 

@@ -31,15 +31,6 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from infovae_lightning.checkpoints import (
-    Checkpoint,
-    LatestCheckpoint,
-    check_fits,
-    check_resumable,
-    class_path,
-    import_class,
-    read_checkpoint,
-)
 from infovae_lightning.data import (
     InfoVAEDataModule,
     gaussian_sigma,
@@ -51,9 +42,18 @@ from infovae_lightning.data import (
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
 from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
-from infovae_lightning.predict import PredictionWriter
-from infovae_lightning.preflight import load_data_early
-from infovae_lightning.seeding import BatchSeeding
+from infovae_lightning.run.checkpoints import (
+    Checkpoint,
+    LatestCheckpoint,
+    check_fits,
+    check_resumable,
+    class_path,
+    import_class,
+    read_checkpoint,
+)
+from infovae_lightning.run.predict import PredictionWriter
+from infovae_lightning.run.preflight import load_data_early
+from infovae_lightning.run.seeding import BatchSeeding
 
 DESCRIPTION = (
     "InfoVAE models with the Lightning CLI: fit, validate, test, predict. "
@@ -224,7 +224,7 @@ def _one_line(message: str) -> str:
 
 def main(args: list[str] | None = None) -> None:
     """The `infovae` console script."""
-    from infovae_lightning.quiet import quiet_third_party
+    from infovae_lightning.run.quiet import quiet_third_party
 
     quiet_third_party()
     argv = sys.argv[1:] if args is None else list(args)

@@ -3,7 +3,7 @@
 `bench/throughput.py` adds this callback to `train.py`'s own callbacks (`+callbacks.throughput=...`) to time
 our Lightning path as users run it; it can be added to any run the same way:
 
-    python train.py ... +callbacks.throughput._target_=infovae_lightning.throughput.Throughput \
+    python train.py ... +callbacks.throughput._target_=bench.timing.Throughput \
         +callbacks.throughput.path=throughput.json
 """
 

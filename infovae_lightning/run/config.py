@@ -23,12 +23,12 @@ from infovae_lightning.data import (
     learns_sigma,
     natural_likelihood,
 )
-from infovae_lightning.loggers import job_name, sweep_group
 from infovae_lightning.nets.likelihoods import default_sigma_min
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
+from infovae_lightning.run.loggers import job_name, sweep_group
 
-REPO = Path(__file__).resolve().parents[1]  # a source checkout: conf/ and sweeps/ at its top level
-PACKAGED_CONF = Path(__file__).resolve().parent / "conf"  # a built wheel: conf/ with sweeps/ inside
+REPO = Path(__file__).resolve().parents[2]  # a source checkout: conf/ and sweeps/ at its top level
+PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"  # a built wheel: conf/ with sweeps/ inside
 
 
 def config_dir() -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import lightning as L
 
-from infovae_lightning.checkpoints import saved_checkpoints
+from infovae_lightning.run.checkpoints import saved_checkpoints
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:

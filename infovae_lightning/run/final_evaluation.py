@@ -15,8 +15,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from infovae_lightning.checkpoints import LatestCheckpoint
 from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.run.checkpoints import LatestCheckpoint
 
 
 class FinalValidation(Callback):

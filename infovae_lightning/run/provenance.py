@@ -12,7 +12,7 @@ from typing import Any
 
 import infovae_lightning
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # path -> sha256 of every data file read in this process (the data loaders call `record_read`).
 _FILES_READ: dict[str, str] = {}
