@@ -8,15 +8,18 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import QUIET_TRAINER
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import CheckpointError, NonFiniteLossError
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
 from infovae_lightning.run.checkpoints import (
+    MODEL_CLASS_KEY,
     LatestCheckpoint,
     check_fits,
     check_same_run,
+    import_class,
     load_model,
     read_checkpoint,
     saved_checkpoints,
@@ -204,3 +207,23 @@ def test_batch_seeding_makes_model_noise_a_function_of_position() -> None:
     assert torch.equal(torch.randn(4), first)
     seeding.on_train_batch_start(Stub(), None, None, 8)
     assert not torch.equal(torch.randn(4), first)
+
+
+OLD_CHECKPOINTS = sorted((Path(__file__).parent / "data" / "checkpoints").glob("*.ckpt"))
+
+
+@pytest.mark.parametrize("path", OLD_CHECKPOINTS, ids=lambda p: p.stem)
+def test_checkpoints_of_earlier_versions_load_and_resume(path: Path, tmp_path: Path) -> None:
+    """Checkpoints written by earlier versions (toy MMD-VAEs, one step of training) load with their weights,
+    and resuming them with the values they were saved with continues the run, as before the change."""
+    assert OLD_CHECKPOINTS, "tests/data/checkpoints holds no checkpoint"
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    model = load_model(path)
+    for key, value in raw["state_dict"].items():
+        assert torch.equal(model.state_dict()[key], value), key
+    # What train.py builds when given the run's own values: today's defaults for keys the file lacks.
+    rebuilt = import_class(raw[MODEL_CLASS_KEY])(**raw["hyper_parameters"])
+    check_same_run(rebuilt, read_checkpoint(path))
+    trainer = L.Trainer(max_epochs=raw["epoch"] + 2, default_root_dir=tmp_path, **QUIET_TRAINER)
+    trainer.fit(rebuilt, datamodule=toy_data(), ckpt_path=str(path))
+    assert trainer.current_epoch == raw["epoch"] + 2 and trainer.global_step > raw["global_step"]

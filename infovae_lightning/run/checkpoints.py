@@ -14,8 +14,10 @@ against a model before any data is touched.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,21 @@ from torch import nn
 
 from infovae_lightning.data.errors import one_line
 from infovae_lightning.errors import CheckpointError
+from infovae_lightning.nets.likelihoods import default_sigma_min
 
 MODEL_CLASS_KEY = "infovae_model_class"
 # Settings that may change when a run is resumed or fine-tuned: where it was initialised from, and whether
 # the loss computation is compiled (how the model runs, not what it is).
 NOT_COMPARED = ("init_from", "compile")
+# Hyperparameters added after checkpoints were first written, each with the value that reproduces how a model
+# saved before the key existed ran (a function of the key's parent dict where it depends on a sibling). Resume
+# compares hyperparameters with these filled in on both sides, so an older checkpoint resumes as what it is
+# (tests/data/checkpoints holds checkpoints of earlier versions).
+ADDED_HPARAMS: dict[str, Any] = {
+    "lam_warmup_steps": 0,  # λ warm-up: off
+    "likelihood.levels": None,  # a Gaussian on continuous values (no dequantization)
+    "likelihood.sigma_min": lambda likelihood: default_sigma_min(likelihood["levels"]),  # the code's default
+}
 
 
 def class_path(cls: type) -> str:
@@ -76,6 +88,19 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     )
 
 
+def upgrade_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    """`hparams` with each key of `ADDED_HPARAMS` it lacks (where its parent exists) set to its old value."""
+    upgraded = copy.deepcopy(dict(hparams))
+    for dotted, value in ADDED_HPARAMS.items():
+        *parents, leaf = dotted.split(".")
+        node: Any = upgraded
+        for parent in parents:
+            node = node.get(parent) if isinstance(node, MutableMapping) else None
+        if isinstance(node, MutableMapping) and leaf not in node:
+            node[leaf] = value(node) if callable(value) else value
+    return upgraded
+
+
 def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:
     """Raises `CheckpointError` unless the checkpoint holds a model of `model`'s class and shapes."""
     name = type(model).__name__
@@ -107,8 +132,9 @@ def check_resumable(
     `prefix`: how the entry point spells model keys ("model." for train.py, "--model." for the CLI);
     `resuming`: how it names the resume in the message."""
     resuming = resuming or f"resuming {ckpt.path} continues that run"
+    given, saved = upgrade_hparams(values), upgrade_hparams(ckpt.hparams)
     for key in sorted(values):
-        if key not in NOT_COMPARED and values[key] != ckpt.hparams.get(key):
+        if key not in NOT_COMPARED and given[key] != saved.get(key):
             raise CheckpointError(
                 f"{resuming}, but {prefix}{key}={values[key]!r} differs from its "
                 f"{ckpt.hparams.get(key)!r}; to start a new run from its weights with new values, use "
