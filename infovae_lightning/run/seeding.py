@@ -46,9 +46,8 @@ class BatchSeeding(Callback):
 def seed_generators(seed: int, device: torch.device) -> None:
     """`torch.manual_seed(seed)` for the generators a step on `device` draws from: the CPU's and the device's.
 
-    `torch.manual_seed` also queues the seed for every accelerator not yet initialised, and with a CUDA build
-    of torch on a machine that trains on its CPU that records a stack trace each call: 0.1-0.6 ms, 5% of a
-    small model's step (docs/benchmarks.md). The draws are those `torch.manual_seed` would give.
+    Same draws as `torch.manual_seed`, without its cost of queueing the seed for accelerators not in use
+    (docs/benchmarks.md, "Reseeding").
     """
     torch.default_generator.manual_seed(seed)
     if device.type == "cuda":
