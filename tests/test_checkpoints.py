@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import QUIET_TRAINER
+from helpers import QUIET_TRAINER
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from infovae_lightning.data import InfoVAEDataModule

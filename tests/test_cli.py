@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import compose_config
+from helpers import compose_config
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.run.checkpoints import load_model, read_checkpoint

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from conftest import run_script
+from helpers import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from test_train import ROOT, job_dirs, run_train
+from helpers import ROOT, job_dirs, run_train
 from wandb.proto import wandb_internal_pb2
 
 BLOCK = 32 * 1024  # the W&B transaction log is in LevelDB's log format: 32 KiB blocks of framed records

@@ -5,6 +5,7 @@ The GPU tests skip without CUDA; they are the ones to run on a GPU machine (docs
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import compose_config
+from helpers import compose_config
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE, base
@@ -231,9 +232,8 @@ def test_training_logs_the_steps_a_logger_receives_and_the_last(cls, tmp_path: P
     # Every 5th batch (0-based 4, 9, ...); 19 is also the epoch's last; 22 is fit's last.
     assert batches == [4, 9, 14, 19, 22]
     # The CSV holds the rows Lightning writes when every step logs: every 5th step.
-    header, *rows = (Path(trainer.logger.log_dir) / "metrics.csv").read_text().splitlines()
-    column, step = header.split(",").index("train/loss"), header.split(",").index("step")
-    written = [int(row.split(",")[step]) for row in rows if row.split(",")[column]]  # steps count batches
+    with open(Path(trainer.logger.log_dir) / "metrics.csv", newline="") as f:
+        written = [int(row["step"]) for row in csv.DictReader(f) if row["train/loss"]]  # steps count batches
     assert written == [4, 9, 14, 19]
     assert "train/loss" in trainer.callback_metrics and "train/div" in trainer.callback_metrics
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
-from test_train import ROOT, run_train
+from helpers import ROOT, compose_config, run_train
 
 import infovae_lightning
 from infovae_lightning.errors import InfoVAEError

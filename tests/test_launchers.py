@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from helpers import check_job, compose_config, job_dirs, run_train
 from hydra.utils import instantiate
-from test_train import check_job, job_dirs, run_train
 
 from infovae_lightning.run.config import REPO
 

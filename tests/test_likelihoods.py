@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import compose_config
+from helpers import compose_config
 
 from infovae_lightning.models import ELBOVAE
 from infovae_lightning.nets import GREY_SIGMA, BernoulliLikelihood, GaussianLikelihood, build_likelihood

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import run_script
+from helpers import run_script
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.metrics import (

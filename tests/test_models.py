@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import QUIET_TRAINER
+from helpers import QUIET_TRAINER
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
@@ -36,7 +36,7 @@ class History(L.Callback):
 
 @pytest.fixture(scope="module")
 def binarized_mnist() -> InfoVAEDataModule:
-    from conftest import shared_data_dir
+    from helpers import shared_data_dir
 
     root = shared_data_dir()
     if not (root / "binarized_mnist").is_dir():

@@ -93,7 +93,7 @@ def test_lam_warmup_schedule() -> None:
 
 def test_training_steps_follow_the_warmup_and_evaluation_the_full_objective() -> None:
     import lightning as L
-    from conftest import QUIET_TRAINER
+    from helpers import QUIET_TRAINER
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(0)

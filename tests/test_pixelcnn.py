@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import QUIET_TRAINER
+from helpers import QUIET_TRAINER
 
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
 from infovae_lightning.nets import BernoulliLikelihood, DiscretizedLogisticMixture, PixelCNNDecoder

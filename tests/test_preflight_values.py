@@ -13,11 +13,10 @@ import typing
 from pathlib import Path
 
 import pytest
-from conftest import compose_config
+from helpers import compose_config, run_train
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from test_train import run_train
 
 from infovae_lightning import config as schemas
 from infovae_lightning.errors import InfoVAEError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train import train
+from helpers import train
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import QUIET_TRAINER
+from helpers import QUIET_TRAINER
 from torch import Tensor, nn
 from torch.distributions import Independent, Normal, kl_divergence
 from torch.utils.data import TensorDataset

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import ROOT, run_train
+from helpers import ROOT, run_train
 
 from infovae_lightning.report.collect import Job, read_history
 from infovae_lightning.report.tables import (

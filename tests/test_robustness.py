@@ -14,8 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import pytest
-from conftest import compose_config
-from test_train import ROOT, check_job, job_dirs, run_train
+from helpers import ROOT, check_job, compose_config, job_dirs, run_train
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import InfoVAEError

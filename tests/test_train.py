@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import check_job, job_dirs, run_train, train  # noqa: E402
 
 from infovae_lightning.models import MMDVAE
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_train(*overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python train.py <overrides>` from the repository root; W&B disabled unless `env` says otherwise."""
-    env = env if env is not None else {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *overrides],
-        cwd=ROOT,
-        env={**env, "PYTHONWARNINGS": "ignore"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def train(*overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    proc = run_train(*overrides, env=env)
-    if proc.returncode != 0:
-        pytest.fail(f"train.py {' '.join(overrides)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def job_dirs(sweep: Path) -> list[Path]:
-    return sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def check_job(job: Path) -> dict:
-    assert (job / "checkpoints" / "last.ckpt").is_file()
-    assert (job / "config.yaml").is_file()
-    assert (job / "csv" / "metrics.csv").is_file()
-    summary = json.loads((job / "summary.json").read_text())
-    assert summary["status"] == "completed"
-    assert summary["last_checkpoint"].endswith("last.ckpt")
-    for key in ("train/loss", "train/recon", "val/loss", "val/recon"):
-        assert key in summary["metrics"], key
-    return summary
 
 
 def test_multirun_sweeps_latent_dim_and_lambda(tmp_path: Path) -> None:
