@@ -45,6 +45,21 @@ def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
+def reaches_loggers(trainer: L.Trainer, optimizer_steps_per_batch: int = 1) -> bool:
+    """Whether Lightning passes the values logged in the training batch about to run on to the loggers:
+    every `log_every_n_steps`-th batch that steps the optimizer, or when the trainer is about to stop.
+
+    Lightning's own decision (`should_update_logs` of its private logger connector), from the Trainer's
+    public state: tests/test_compat.py checks the two agree on every step. `global_step` counts optimizer
+    steps, `optimizer_steps_per_batch` of them a batch; Lightning counts batches, the coming one included.
+    """
+    every = trainer.log_every_n_steps
+    if every == 0:
+        return False
+    batch = trainer.global_step // optimizer_steps_per_batch + 1
+    return batch % every == 0 or trainer.should_stop
+
+
 @dataclass
 class Divergence:
     """One batch estimate of D(q(z)‖p(z)): `value` enters the loss; `monitor` is what gets logged.
@@ -192,7 +207,10 @@ class InfoVAE(L.LightningModule):
         (W times the gradient of D), and DDP's mean of the parameter gradients over the W processes is then
         exactly the gradient of D on the whole batch (tests/test_ddp_divergence.py checks it).
         """
-        if self._trainer is None or self.trainer.world_size == 1:
+        try:
+            if self.trainer.world_size == 1:
+                return t
+        except RuntimeError:  # not attached to a Trainer (a model used on its own)
             return t
         return self.all_gather(t, sync_grads=t.requires_grad and torch.is_grad_enabled()).flatten(0, 1)
 
@@ -258,21 +276,18 @@ class InfoVAE(L.LightningModule):
         return 1
 
     def logs_this_step(self) -> bool:
-        """Whether this training step's values reach a logger: every `log_every_n_steps`-th step (when
-        Lightning passes logged values on to the loggers), the last batch of an epoch, the last step of fit.
+        """Whether this training step's values reach a logger: when Lightning passes logged values on to the
+        loggers (`reaches_loggers`), on the last batch of an epoch, the last step of fit, and every step of a
+        fast_dev_run.
 
-        On the other steps `self.log` would only replace values that no logger receives, and each call costs
-        ~0.4 ms on a CPU (Lightning moves its result collection to the value's device every call): four terms
-        were 15% of an MLP step (docs/benchmarks.md). The progress bar's loss changes when a step logs.
+        On the other steps `self.log` only replaces values that no logger receives, at a cost per call
+        (docs/benchmarks.md). The progress bar's loss changes when a step logs.
         """
-        trainer = self.trainer
-        try:
-            if trainer.fast_dev_run or trainer._logger_connector.should_update_logs or trainer.is_last_batch:
-                return True
-        except AttributeError:  # another Lightning: log every step, as before
+        trainer, per_batch = self.trainer, self.optimizer_steps_per_batch()
+        if trainer.fast_dev_run or trainer.is_last_batch or reaches_loggers(trainer, per_batch):
             return True
         max_steps = trainer.max_steps
-        return max_steps > 0 and trainer.global_step + self.optimizer_steps_per_batch() >= max_steps
+        return max_steps > 0 and trainer.global_step + per_batch >= max_steps
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Decided before the step, as its optimizer steps (two or more for the AAE) advance global_step.

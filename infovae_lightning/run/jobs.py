@@ -26,9 +26,9 @@ import torch
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd, to_absolute_path
-from lightning.pytorch.strategies.launchers import subprocess_script
 from omegaconf import DictConfig
 
+from infovae_lightning.compat import ddp_child_command
 from infovae_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -140,12 +140,10 @@ def isolated_job() -> Iterator[None]:
     """Runs one job: DDP children start as `child_command` says; afterwards the environment and the process
     group are as they were before the job."""
     environment = dict(os.environ)
-    lightning_command = subprocess_script._hydra_subprocess_cmd
-    subprocess_script._hydra_subprocess_cmd = child_command
     try:
-        yield
+        with ddp_child_command(child_command):
+            yield
     finally:
-        subprocess_script._hydra_subprocess_cmd = lightning_command
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
         os.environ.clear()

@@ -17,6 +17,8 @@ from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_warn
 
+from infovae_lightning.compat import wandb_go_offline, wandb_run_started
+
 
 def sweep_group(task_name: str) -> str | None:
     """`<task_name>/<sweep directory>` for a job of a multirun (the directory is the sweep's start time)."""
@@ -56,7 +58,7 @@ class WandbLogger(LightningWandbLogger):
     @property
     @rank_zero_experiment
     def experiment(self) -> Any:
-        if self._experiment is None:
+        if not wandb_run_started(self):
             import wandb
 
             if wandb.run is not None:
@@ -67,9 +69,7 @@ class WandbLogger(LightningWandbLogger):
                 rank_zero_warn(
                     f"W&B could not start a run ({type(e).__name__}: {e}); logging offline instead"
                 )
-                self._offline = True
-                self._wandb_init["mode"] = "offline"
-                self._experiment = None
+                wandb_go_offline(self)
                 run = super().experiment
             self.keep_run_id(run)
             return run
