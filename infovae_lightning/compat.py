@@ -67,3 +67,16 @@ class LightningCLIWithoutCheckpointHparams(LightningCLI):
 
     def _parse_ckpt_path(self) -> None:
         return None
+
+
+def given_values(parser: Any, args: Any) -> Any:
+    """The values `args` (a command line, or a dict / Namespace) sets, as a jsonargparse Namespace without
+    the parser's defaults: what the user gave, to tell it apart from what a checkpoint supplies.
+
+    Parsing without defaults leaves required values unset, which jsonargparse's validation refuses; its
+    `parse_args` / `parse_object` take a private `_skip_validation` flag for it. Checked with jsonargparse
+    4.39-4.53.
+    """
+    if isinstance(args, dict) or type(args).__name__ == "Namespace":
+        return parser.parse_object(args, defaults=False, _skip_validation=True)
+    return parser.parse_args(args, defaults=False, _skip_validation=True)

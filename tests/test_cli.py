@@ -159,18 +159,24 @@ def test_hydra_and_cli_checkpoints_are_interchangeable(fitted: Path, tmp_path: P
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["fit", "--model.latent_dim", "0"], 1, "error: latent_dim must be > 0, got 0"),
-        (["fit", "--model.lam", "-1"], 1, "error: lam (λ) must be >= 0, got -1.0"),
+        (["fit", "--model.latent_dim", "0"], 1, "error: model: latent_dim must be > 0, got 0"),
+        (["fit", "--model.lam", "-1"], 1, "error: model: lam (λ) must be >= 0, got -1.0"),
         (["fit", "--model.lamda", "3"], 2, "error: model: Option 'lamda' is not accepted"),
         (["fit", "--model", "FooVAE"], 2, "FooVAE"),
         (["fit", "--data.name", "svhn"], 1, "error: data: unknown data set 'svhn'"),
-        (["fit", "--data.batch_size", "0"], 1, "error: batch_size must be >= 1, got 0"),
+        (["fit", "--data.batch_size", "0"], 1, "error: data: batch_size must be >= 1, got 0"),
+        (
+            ["fit", "--checkpoint.every_n_epochs", "-3"],
+            1,
+            "error: checkpoint: Invalid value for every_n_epochs",
+        ),
+        (["fit", "--trainer.max_epochs", "0"], 1, "error: trainer.max_epochs must be an integer >= 1"),
         (
             ["fit", "--data.name", "mnist", "--data.root", "/no/such/dir"],
             1,
             "data.root /no/such/dir does not exist",
         ),
-        (["fit", "--ckpt_path", "nope.ckpt"], 1, "error: checkpoint nope.ckpt does not exist"),
+        (["fit", "--ckpt_path", "nope.ckpt"], 1, "error: ckpt_path: checkpoint nope.ckpt does not exist"),
         (["test", "--model", "ELBOVAE", "--ckpt_path", "{ckpt}"], 1, "holds a MMDVAE, not the --model"),
         (
             ["fit", "--model.init_from", "{ckpt}", "--model.latent_dim", "3"],
@@ -203,3 +209,14 @@ def test_the_console_script_prints_the_config(tmp_path: Path) -> None:
     config = yaml.safe_load(proc.stdout)
     assert config["model"]["class_path"] == "infovae_lightning.models.MMDVAE"
     assert config["data"]["name"] == "toy" and config["last_checkpoint"] == {"dirpath": None}
+
+
+def test_the_cli_refuses_more_devices_than_the_machine_has() -> None:
+    """The CLI passes trainer.devices as a string ('4096'), which the pre-flight counts too."""
+    from jsonargparse import Namespace
+
+    from infovae_lightning.errors import ConfigError
+    from infovae_lightning.run.preflight import check_values
+
+    with pytest.raises(ConfigError, match="trainer.devices=4096, but this machine has"):
+        check_values(Namespace(trainer=Namespace(devices="4096", accelerator="cpu")))

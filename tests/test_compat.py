@@ -11,6 +11,7 @@ import os
 import re
 import textwrap
 import tokenize
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,22 @@ def test_lightning_cli_merges_a_checkpoints_hparams_unless_turned_off(tmp_path: 
     assert parsed_lam(compat.LightningCLIWithoutCheckpointHparams, ckpt) == 2.0
 
 
+# --- compat.given_values --------------------------------------------------------------------------------
+
+
+def test_given_values_are_those_given_without_defaults_or_validation() -> None:
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--required", type=int, required=True)
+    parser.add_argument("--lam", type=float, default=1.0)
+    parser.add_argument("--lr", type=float, default=0.1)
+    for args in (["--lam", "2"], {"lam": 2.0}):
+        assert compat.given_values(parser, args).as_dict() == {"lam": 2.0}
+    with pytest.raises(ArgumentError):  # what the private flag is for: the required value is missing
+        parser.parse_args(["--lam", "2"], defaults=False)
+
+
 # --- no private upstream API outside compat --------------------------------------------------------------
 
 
@@ -187,16 +204,17 @@ def upstream_names(cls: type) -> set[str]:
 
 
 def private_accesses(source: str) -> list[tuple[str, str]]:
-    """(receiver, attribute) for each `receiver._attribute` in code (not in strings or comments)."""
+    """(receiver, attribute) for each `receiver._attribute` in code (not in strings or comments), and
+    ("call", name) for each private keyword argument `f(..., _name=...)` (Hydra's `_convert_`-style keys,
+    which end in `_`, are public)."""
     tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type != tokenize.NL]
-    return [
-        (a.string, c.string)
-        for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)
-        if a.type == tokenize.NAME
-        and b.string == "."
-        and c.type == tokenize.NAME
-        and re.fullmatch(r"_[a-z]\w*", c.string)
-    ]
+    found = []
+    for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if a.type == tokenize.NAME and b.string == "." and re.fullmatch(r"_[a-z]\w*", c.string):
+            found.append((a.string, c.string))
+        elif a.string in ("(", ",") and re.fullmatch(r"_[a-z]\w*[^_]", b.string) and c.string == "=":
+            found.append(("call", b.string))
+    return found
 
 
 def test_no_private_upstream_api_outside_compat() -> None:
@@ -230,4 +248,6 @@ def test_the_scan_sees_private_upstream_api() -> None:
     assert "_experiment" in upstream_names(type("Logger", (WandbLogger,), {}))
     assert "_trainer" in upstream_names(type("Model", (L.LightningModule,), {}))
     code = "trainer._logger_connector.x\nself._experiment = 1  # self._not_code\n'a._b'\n"
-    assert private_accesses(code) == [("trainer", "_logger_connector"), ("self", "_experiment")]
+    code += "f(a, _skip_validation=True, _convert_='all')\n"
+    expected = [("trainer", "_logger_connector"), ("self", "_experiment"), ("call", "_skip_validation")]
+    assert private_accesses(code) == expected

@@ -24,35 +24,29 @@ from __future__ import annotations
 
 import re
 import sys
+import traceback
 from argparse import ArgumentError
 from typing import Any
 
 from jsonargparse import Namespace
+from lightning import LightningDataModule, LightningModule
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser
 
-from infovae_lightning.data import (
-    InfoVAEDataModule,
-    gaussian_sigma,
-    input_shape,
-    intensity_levels,
-    learns_sigma,
-    natural_likelihood,
-)
+from infovae_lightning.compat import LightningCLIWithoutCheckpointHparams, given_values
+from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
-from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
+from infovae_lightning.run import core
 from infovae_lightning.run.checkpoints import (
     Checkpoint,
     LatestCheckpoint,
     check_fits,
-    check_resumable,
     class_path,
     import_class,
-    read_checkpoint,
 )
 from infovae_lightning.run.predict import PredictionWriter
-from infovae_lightning.run.preflight import load_data_early
+from infovae_lightning.run.preflight import check_values, load_data_early
 from infovae_lightning.run.seeding import BatchSeeding
 
 DESCRIPTION = (
@@ -61,13 +55,17 @@ DESCRIPTION = (
     "figures); see `infovae report --help`."
 )
 REPORT = "report"  # not a Lightning subcommand: handled before LightningCLI parses anything
+CALLBACKS = {  # the callbacks the CLI adds, by config key
+    "checkpoint": ModelCheckpoint,
+    "last_checkpoint": LatestCheckpoint,
+    "batch_seeding": BatchSeeding,
+    "prediction": PredictionWriter,
+}
 
 
-def _as_dict(value: Any) -> Any:
-    return value.as_dict() if isinstance(value, Namespace) else value
+class InfoVAECLI(LightningCLIWithoutCheckpointHparams):
+    """The Lightning CLI over the run core (`run.core`): its checkpoint rules, data defaults and errors."""
 
-
-class InfoVAECLI(LightningCLI):
     def __init__(self, args: list[str] | None = None, run: bool = True, **kwargs: Any) -> None:
         self.from_checkpoint: Checkpoint | None = None  # the checkpoint that supplied the model, if any
         super().__init__(
@@ -90,7 +88,8 @@ class InfoVAECLI(LightningCLI):
         )
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        for key, cls in CALLBACKS.items():
+            parser.add_lightning_class_args(cls, key)
         parser.set_defaults(
             {
                 "model": {"class_path": class_path(MMDVAE)},
@@ -100,52 +99,39 @@ class InfoVAECLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
-        parser.add_lightning_class_args(LatestCheckpoint, "last_checkpoint")
-        parser.add_lightning_class_args(BatchSeeding, "batch_seeding")
-        parser.add_lightning_class_args(PredictionWriter, "prediction")
-
-    # --- parsing: what was given, what a checkpoint provides ---------------------------------------------
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         super().parse_arguments(parser, args)
-        # The same arguments without defaults: exactly the values the user gave (command line, config files).
-        if isinstance(args, dict | Namespace):
-            self.given = parser.parse_object(args, defaults=False, _skip_validation=True)
-        else:
-            self.given = parser.parse_args(args, defaults=False, _skip_validation=True)
+        self.given = given_values(parser, args)  # exactly the values the user gave (command line, files)
+        self.model_from_checkpoint()
 
-    def _given_model(self, subcommand: str) -> tuple[str | None, dict[str, Any]]:
+    def given_model(self, subcommand: str) -> tuple[str | None, dict[str, Any]]:
         """The model class and init arguments the user gave (the class only if named, not the default)."""
-        model = _as_dict(self.given.get(subcommand, Namespace()).get("model")) or {}
+        model = self.given.get(subcommand, Namespace()).get("model") or {}
+        model = model.as_dict() if isinstance(model, Namespace) else model
         given_class = model.get("class_path")
         if given_class is not None and import_class(given_class) is InfoVAE:
             given_class = None  # jsonargparse fills in the base class when only init args are given
         return given_class, dict(model.get("init_args") or {})
 
-    def _parse_ckpt_path(self) -> None:
-        """Replaces Lightning's: the checkpoint supplies the model, without overriding anything silently."""
+    def model_from_checkpoint(self) -> None:
+        """With `--ckpt_path` or (fit) `--model.init_from`, the checkpoint supplies the model: its class, and
+        its hyperparameters merged with those given as the run core says (`core.checkpoint_init_args`)."""
         subcommand = self.config.get("subcommand")
         if not subcommand:
             return
-        config = self.config[subcommand]
-        given_class, given = self._given_model(subcommand)
-        ckpt_path = config.get("ckpt_path")
+        given_class, given = self.given_model(subcommand)
+        ckpt_path = self.config[subcommand].get("ckpt_path")
         init_from = given.get("init_from") if subcommand == "fit" else None
         if not ckpt_path and not init_from:
             return
-        ckpt = read_checkpoint(ckpt_path or init_from)
+        ckpt = core.read_checkpoint_at(
+            "ckpt_path" if ckpt_path else "model.init_from", ckpt_path or init_from
+        )
         if given_class and import_class(given_class) is not import_class(ckpt.model_class):
             raise CheckpointError(f"{ckpt.path} holds a {ckpt.class_name}, not the --model {given_class}")
-        if ckpt_path:
-            # The checkpoint's values, none of them changed.
-            lead = f"--ckpt_path {ckpt.path} continues that run with its own hyperparameters"
-            check_resumable(given, ckpt, prefix="--model.", resuming=lead)
-            init_args = {**ckpt.hparams, "init_from": given.get("init_from")}
-            if "compile" in given:  # how the model runs may change on resume (NOT_COMPARED)
-                init_args["compile"] = given["compile"]
-        else:
-            # Fine-tune: the values given now win; what to freeze is a choice of this run, not inherited.
-            init_args = {**ckpt.hparams, "freeze": None, **given}
+        lead = f"--ckpt_path {ckpt.path} continues that run with its own hyperparameters"
+        init_args = core.checkpoint_init_args(ckpt, given, bool(ckpt_path), "--model.", lead)
         model = {"class_path": ckpt.model_class, "init_args": init_args}
         self.config = self.parser.parse_object({subcommand: {"model": model}}, self.config)
         self.from_checkpoint = ckpt
@@ -156,28 +142,13 @@ class InfoVAECLI(LightningCLI):
         config = self.config[self.subcommand]
         if import_class(config.model.class_path) is InfoVAE:
             raise ConfigError("choose a model: --model ELBOVAE, MMDVAE, SteinVAE or AdversarialAE")
-        _, given = self._given_model(self.subcommand)
-        ckpt = self.from_checkpoint
-        data = config.data
-        try:
-            shape = list(input_shape(data.name))
-            likelihood = natural_likelihood(data.name, data.binarize, config.model.init_args.net["name"])
-        except ValueError as e:
-            raise ConfigError(f"data: {e}") from None
-        args = config.model.init_args
-        if ckpt is None:
-            # As train.py: the input shape and the natural likelihood of the data, unless given.
-            if "input_shape" not in given:
-                args.input_shape = shape
-            if "likelihood" not in given:
-                args.likelihood = {
-                    "name": likelihood,
-                    "sigma": gaussian_sigma(data.name),
-                    "learn_sigma": learns_sigma(data.name),
-                    "sigma_min": default_sigma_min(intensity_levels(data.name)),
-                    "levels": intensity_levels(data.name),
-                    "components": DEFAULT_COMPONENTS,
-                }
+        check_values(config)  # the trainer settings train.py's pre-flight refuses
+        data, args, ckpt = config.data, config.model.init_args, self.from_checkpoint
+        shape, likelihood = core.data_defaults(data.name, data.binarize, args.net["name"])
+        if ckpt is None:  # as train.py: the input shape and natural likelihood of the data, unless given
+            given = self.given_model(self.subcommand)[1]
+            args.input_shape = given.get("input_shape", shape)
+            args.likelihood = given.get("likelihood", likelihood)
         elif list(args.input_shape) != shape:
             raise CheckpointError(
                 f"{ckpt.path} was trained on inputs of shape {list(args.input_shape)}, "
@@ -187,18 +158,37 @@ class InfoVAECLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except InfoVAEError:
-            raise
-        except (ValueError, TypeError) as e:  # a value a model or the DataModule refuses
-            raise ConfigError(str(_innermost(e))) from None
+        except Exception as e:  # a value a component refuses: one line naming its key, as train.py's
+            error = core.refusal(built_by(_innermost(e)), _innermost(e))
+            if error is None:
+                raise
+            raise error from None
 
     def after_instantiate_classes(self) -> None:
         if not self.subcommand:
             return
-        if self.subcommand == "fit" and self.model.hparams.init_from and not self.config.fit.get("ckpt_path"):
-            check_fits(self.model, self.from_checkpoint)  # read while parsing (`_parse_ckpt_path`)
+        if (ckpt := self.from_checkpoint) is not None:
+            if self.subcommand == "fit" and self.config.fit.get("ckpt_path"):  # hyperparameters checked above
+                core.check_resume(self.model, ckpt, self.trainer.max_epochs, hparams=False)
+            else:
+                check_fits(self.model, ckpt)
         # Missing, corrupt or truncated data files are reported before the loggers write anything.
         load_data_early(self.datamodule, self.subcommand)
+
+
+def built_by(error: BaseException) -> str:
+    """The config key of the component whose `__init__` raised `error`: model, data, a callback's, trainer."""
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        built = frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        keys = [key for key, cls in CALLBACKS.items() if type(built) is cls]
+        keys += [
+            key
+            for cls, key in ((LightningModule, "model"), (LightningDataModule, "data"))
+            if isinstance(built, cls)
+        ]
+        if keys:
+            return keys[0]
+    return "trainer"
 
 
 def _innermost(error: BaseException) -> BaseException:
@@ -238,11 +228,9 @@ def main(args: list[str] | None = None) -> None:
     try:
         InfoVAECLI(args)
     except InfoVAEError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        core.exit_with(error)
     except ArgumentError as error:
-        print(f"error: {_one_line(str(error))} (see infovae <subcommand> --help)", file=sys.stderr)
-        sys.exit(2)
+        core.exit_with(f"{_one_line(str(error))} (see infovae <subcommand> --help)", code=2)
 
 
 if __name__ == "__main__":

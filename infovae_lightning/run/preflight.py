@@ -66,7 +66,8 @@ def check_values(cfg: DictConfig) -> None:
             )
     if trainer.get("check_val_every_n_epoch") is not None:
         _count("trainer.check_val_every_n_epoch", trainer.check_val_every_n_epoch, 1, fix="; null: by steps")
-    _count("trainer.log_every_n_steps", trainer.get("log_every_n_steps", 50), 1)
+    if trainer.get("log_every_n_steps") is not None:  # None: Lightning's default (50)
+        _count("trainer.log_every_n_steps", trainer.log_every_n_steps, 1)
     clip = trainer.get("gradient_clip_val")
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, int | float) or clip < 0):
         raise ConfigError(f"trainer.gradient_clip_val must be a number >= 0 (or null), got {clip!r}")
@@ -79,6 +80,8 @@ def check_values(cfg: DictConfig) -> None:
         ):
             raise ConfigError(f"trainer.{key} must be true or false, got {value!r}")
     devices = trainer.get("devices", 1)
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():  # the CLI's devices: '4'
+        devices = int(devices)
     if isinstance(devices, int) and not isinstance(devices, bool):
         if devices == 0 or devices < -1:
             raise ConfigError(f"trainer.devices must be >= 1 (or -1: all of them), got {devices}")

@@ -29,23 +29,20 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from infovae_lightning.data.errors import one_line
-from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError, NonFiniteLossError
+from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
 from infovae_lightning.metrics import EvaluationCallback
 from infovae_lightning.run.checkpoints import (
     AtomicCheckpointIO,
     LatestCheckpoint,
     check_fits,
-    check_same_run,
-    read_checkpoint,
     saved_checkpoints,
 )
 from infovae_lightning.run.closing import closing_lines
 from infovae_lightning.run.config import CONFIG_DIR  # importing it registers the schemas and resolvers
+from infovae_lightning.run.core import check_resume, data_shape, exit_with, read_checkpoint_at, refusal
 from infovae_lightning.run.final_evaluation import FinalValidation, finish_fit
 from infovae_lightning.run.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.run.loggers import finish_runs, record_config
@@ -67,16 +64,14 @@ class JobFailed(Exception):
 
 
 def _build(key: str, node: Any, **kwargs: Any) -> Any:
-    """`instantiate(node)`, with a bad value reported as a one-line `ConfigError` naming the config key."""
+    """`instantiate(node)`; a bad value is one line naming the config key (`core.refusal`)."""
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as e:
-        cause = e.__cause__
-        if isinstance(cause, InfoVAEError):
-            raise cause from None
-        if isinstance(cause, ValueError | TypeError | MisconfigurationException):
-            raise ConfigError(f"{key}: {one_line(cause, 400)}") from None
-        raise
+        error = refusal(key, e.__cause__) if e.__cause__ is not None else None
+        if error is None:
+            raise
+        raise error from None
 
 
 def _build_all(key: str, group: DictConfig | None) -> list[Any]:
@@ -122,24 +117,6 @@ def _resume_path(cfg: DictConfig, callbacks: list[Any]) -> str | None:
     return None
 
 
-def _read_checkpoint(key: str, path: str) -> Any:
-    """`read_checkpoint`, with a missing or unreadable file reported under the key that named it."""
-    try:
-        return read_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(f"{key}: {e}") from None
-
-
-def check_not_past(cfg: DictConfig, ckpt: Any) -> None:
-    """A resumed run must not end before its checkpoint (Lightning refuses it only once it restores)."""
-    max_epochs = cfg.trainer.get("max_epochs")
-    if ckpt.epoch is not None and max_epochs not in (None, -1) and ckpt.epoch > max_epochs:
-        raise ConfigError(
-            f"trainer.max_epochs={max_epochs}, but {ckpt.path} was saved in epoch {ckpt.epoch}; "
-            f"resume with trainer.max_epochs >= {ckpt.epoch}"
-        )
-
-
 @dataclass
 class Prepared:
     """Everything a run needs, built and checked by `prepare` before anything is written."""
@@ -159,6 +136,8 @@ def prepare(cfg: DictConfig) -> Prepared:
     metrics need), building the objects of the run on the way. A bad value raises an `InfoVAEError`."""
     place_job(cfg)
     check_values(cfg)
+    if cfg.data.get("name") is not None:  # before the schema's resolvers ask for its shape
+        data_shape(cfg.data.name)
     config = _resolve(cfg)
     datamodule = _build("data", cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -170,11 +149,9 @@ def prepare(cfg: DictConfig) -> Prepared:
     callbacks += [FinalValidation(), preemption]
     ckpt_path = _resume_path(cfg, callbacks)
     if ckpt_path:
-        ckpt = _read_checkpoint("ckpt_path", ckpt_path)
-        check_same_run(model, ckpt)
-        check_not_past(cfg, ckpt)
+        check_resume(model, read_checkpoint_at("ckpt_path", ckpt_path), cfg.trainer.get("max_epochs"))
     elif model.hparams.get("init_from"):  # a user's model (model._target_) may have no init_from
-        check_fits(model, _read_checkpoint("model.init_from", model.hparams.init_from))
+        check_fits(model, read_checkpoint_at("model.init_from", model.hparams.init_from))
     loggers = _build_all("logger", cfg.logger)
     extra = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
     trainer = _build("trainer", cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
@@ -300,8 +277,7 @@ def main() -> float | None:
     Hydra starts (`override_check`); everything else is Hydra's."""
     error = override_error(sys.argv[1:], CONFIG_DIR)
     if error is not None:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        exit_with(error)
     return hydra_main()
 
 
@@ -326,8 +302,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
                 )
             raise JobFailed(str(error)) from None
         _forget_run_dir(out)
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        exit_with(error)
     if hydra_cfg.mode == RunMode.RUN and rank_zero_only.rank == 0 and (out / "summary.json").is_file():
         print("\n".join(closing_lines(out, json.loads((out / "summary.json").read_text()))))
     # A scalar for hyperparameter sweepers (e.g. Optuna): the final validation loss.
