@@ -24,7 +24,7 @@ def ddp_child_command(command: ChildCommand) -> Iterator[None]:
     line and the folder to run it in) instead of re-running `sys.argv`, which in a multirun holds the sweep.
 
     Lightning has no public hook for it: its `_SubprocessScriptLauncher` calls the module-level
-    `subprocess_script._hydra_subprocess_cmd` when Hydra is initialised. Checked with lightning 2.4-2.6.
+    `subprocess_script._hydra_subprocess_cmd` when Hydra is initialised. Checked with lightning 2.6.6.
     """
     lightning_command = subprocess_script._hydra_subprocess_cmd
     subprocess_script._hydra_subprocess_cmd = command
@@ -38,7 +38,7 @@ def wandb_run_started(logger: Any) -> bool:
     """Whether Lightning's `WandbLogger` holds a W&B run already (its `experiment` would not start one).
 
     The public `experiment` property starts a run when there is none, so asking it would start one.
-    `WandbLogger._experiment` is None until then. Checked with lightning 2.4-2.6, wandb 0.17-0.31.
+    `WandbLogger._experiment` is None until then. Checked with lightning 2.6.6, wandb 0.31.0.
     """
     return logger._experiment is not None
 
@@ -48,8 +48,8 @@ def wandb_go_offline(logger: Any) -> None:
     `offline=True` (after an online start failed: there is no public way to change the mode afterwards).
 
     Sets `_offline` (Lightning then sets WANDB_MODE=dryrun), the `mode` of the `_wandb_init` arguments it
-    passes to `wandb.init`, and forgets any run (`_experiment`). Checked with lightning 2.4-2.6, wandb
-    0.17-0.31.
+    passes to `wandb.init`, and forgets any run (`_experiment`). Checked with lightning 2.6.6, wandb
+    0.31.0.
     """
     logger._offline = True
     logger._wandb_init["mode"] = "offline"
@@ -62,7 +62,7 @@ class LightningCLIWithoutCheckpointHparams(LightningCLI):
     Since lightning 2.5.5, `LightningCLI.__init__` calls `_parse_ckpt_path` between `parse_arguments` and
     `before_instantiate_classes`, letting a checkpoint's values silently win over the command line; there is
     no public switch to turn it off. The run core merges them with its checks instead (see `run.cli`).
-    Checked with lightning 2.5.5-2.6.
+    Checked with lightning 2.6.6.
     """
 
     def _parse_ckpt_path(self) -> None:
@@ -75,7 +75,7 @@ def given_values(parser: Any, args: Any) -> Any:
 
     Parsing without defaults leaves required values unset, which jsonargparse's validation refuses; its
     `parse_args` / `parse_object` take a private `_skip_validation` flag for it. Checked with jsonargparse
-    4.39-4.53.
+    4.53.0.
     """
     if isinstance(args, dict) or type(args).__name__ == "Namespace":
         return parser.parse_object(args, defaults=False, _skip_validation=True)
