@@ -8,16 +8,10 @@ resuming, evaluating and predicting from checkpoints.
     infovae predict --ckpt_path run.ckpt --data.name toy --data.predict_split val --prediction.path z.npz
     infovae report multirun/<task>/<time>            # a sweep's report (infovae_lightning.report)
 
-How a checkpoint meets the command line (Lightning ≥ 2.5.5 silently lets a checkpoint's hyperparameters win
-over the command line; here nothing is silent):
-
-- `--ckpt_path` (fit: resume; validate/test/predict: the weights to use) takes the model class and every
-  hyperparameter from the checkpoint. One given on the command line or in a config file that differs from the
-  checkpoint's is an error that points to `--model.init_from`.
-- `--model.init_from` (fit) starts a new run from the checkpoint's weights: its class and hyperparameters are
-  the defaults, those given now win (a new λ is the λ used), and the architecture must match.
-- Without a checkpoint, `input_shape` and the likelihood follow the data set as in `train.py`; the model class
-  defaults to MMDVAE. Checkpoints written by `train.py` and by this CLI are interchangeable.
+Checkpoints, data defaults, checks and `error:` lines follow the run core's rules (`run.core`), as in
+`train.py`, and their checkpoints are interchangeable: `--ckpt_path` resumes (or, for validate/test/predict,
+uses) a checkpoint with its own class and hyperparameters, a different one given is an error (Lightning
+≥ 2.5.5 would let the checkpoint's win silently); `--model.init_from` fine-tunes with the values given now.
 """
 
 from __future__ import annotations
