@@ -152,8 +152,11 @@ class InfoVAECLI(LightningCLIWithoutCheckpointHparams):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
+        except InfoVAEError:
+            raise
         except Exception as e:  # a value a component refuses: one line naming its key, as train.py's
-            error = core.refusal(built_by(_innermost(e)), _innermost(e))
+            inner = _innermost(e)
+            error = core.refusal(built_by(inner), inner)
             if error is None:
                 raise
             raise error from None
