@@ -136,8 +136,8 @@ def prepare(cfg: DictConfig) -> Prepared:
     metrics need), building the objects of the run on the way. A bad value raises an `InfoVAEError`."""
     place_job(cfg)
     check_values(cfg)
-    if cfg.data.get("name") is not None:  # before the schema's resolvers ask for its shape
-        data_shape(cfg.data.name)
+    if "input_shape" in cfg.model and OmegaConf.is_interpolation(cfg.model, "input_shape"):
+        data_shape(cfg.data.name)  # the data set the schema's resolver will ask, as the CLI names it
     config = _resolve(cfg)
     datamodule = _build("data", cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
