@@ -14,7 +14,14 @@ from infovae_lightning.run.checkpoints import Checkpoint
 CKPT = Checkpoint(
     Path("run.ckpt"),
     "infovae_lightning.models.mmd.MMDVAE",
-    {"latent_dim": 2, "lam": 1000.0, "freeze": "encoder", "init_from": "first.ckpt", "compile": False},
+    {
+        "latent_dim": 2,
+        "lam": 1000.0,
+        "lam_warmup_steps": 0,
+        "freeze": "encoder",
+        "init_from": "a",
+        "compile": False,
+    },
     {"w": torch.zeros(1)},
     epoch=5,
 )
@@ -38,6 +45,12 @@ def test_resume_keeps_the_checkpoints_values_and_refuses_others() -> None:
 def test_fine_tune_takes_the_given_values_and_does_not_inherit_freeze() -> None:
     args = core.checkpoint_init_args(CKPT, {"lam": 10.0, "init_from": "run.ckpt"}, False, "--model.")
     assert args == {**CKPT.hparams, "lam": 10.0, "freeze": None, "init_from": "run.ckpt"}
+
+
+def test_a_checkpoint_of_an_earlier_version_runs_as_it_did() -> None:
+    old = Checkpoint(Path("old.ckpt"), CKPT.model_class, {"latent_dim": 2, "lam": 1000.0}, CKPT.state_dict)
+    for resume in (True, False):
+        assert core.checkpoint_init_args(old, {}, resume, "--model.")["lam_warmup_steps"] == 0  # no warm-up
 
 
 def test_a_resumed_run_may_not_end_before_its_checkpoint() -> None:

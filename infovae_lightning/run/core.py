@@ -34,6 +34,7 @@ from infovae_lightning.run.checkpoints import (
     check_resumable,
     check_same_run,
     read_checkpoint,
+    upgrade_hparams,
 )
 
 # --- errors ----------------------------------------------------------------------------------------------
@@ -104,14 +105,17 @@ def checkpoint_init_args(
     resume: the checkpoint's values, none of them changed (one given that differs is a `CheckpointError`),
     but where it was initialised from and whether it compiles (how the model runs) may change.
     fine-tune: the checkpoint's values are the defaults and those given win; what to freeze is a choice of the
-    new run, not inherited. `prefix` and `resuming`: how the entry point spells keys and names the resume."""
+    new run, not inherited. A checkpoint of an earlier version gets the values that reproduce how it ran for
+    the hyperparameters added since (`upgrade_hparams`). `prefix` and `resuming`: how the entry point spells
+    keys and names the resume."""
+    saved = upgrade_hparams(ckpt.hparams)
     if resume:
         check_resumable(given, ckpt, prefix=prefix, resuming=resuming)
-        init_args = {**ckpt.hparams, "init_from": given.get("init_from")}
+        init_args = {**saved, "init_from": given.get("init_from")}
         if "compile" in given:
             init_args["compile"] = given["compile"]
         return init_args
-    return {**ckpt.hparams, "freeze": None, **given}
+    return {**saved, "freeze": None, **given}
 
 
 def check_not_past(ckpt: Checkpoint, max_epochs: int | None) -> None:
