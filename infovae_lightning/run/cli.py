@@ -31,17 +31,10 @@ from jsonargparse import Namespace
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from infovae_lightning.data import (
-    InfoVAEDataModule,
-    gaussian_sigma,
-    input_shape,
-    intensity_levels,
-    learns_sigma,
-    natural_likelihood,
-)
+from infovae_lightning.data import InfoVAEDataModule, input_shape, likelihood_defaults
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
-from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
+from infovae_lightning.nets import DEFAULT_COMPONENTS
 from infovae_lightning.run.checkpoints import (
     Checkpoint,
     LatestCheckpoint,
@@ -161,7 +154,7 @@ class InfoVAECLI(LightningCLI):
         data = config.data
         try:
             shape = list(input_shape(data.name))
-            likelihood = natural_likelihood(data.name, data.binarize, config.model.init_args.net["name"])
+            likelihood = likelihood_defaults(data.name, data.binarize, config.model.init_args.net["name"])
         except ValueError as e:
             raise ConfigError(f"data: {e}") from None
         args = config.model.init_args
@@ -170,14 +163,7 @@ class InfoVAECLI(LightningCLI):
             if "input_shape" not in given:
                 args.input_shape = shape
             if "likelihood" not in given:
-                args.likelihood = {
-                    "name": likelihood,
-                    "sigma": gaussian_sigma(data.name),
-                    "learn_sigma": learns_sigma(data.name),
-                    "sigma_min": default_sigma_min(intensity_levels(data.name)),
-                    "levels": intensity_levels(data.name),
-                    "components": DEFAULT_COMPONENTS,
-                }
+                args.likelihood = {**likelihood, "components": DEFAULT_COMPONENTS}
         elif list(args.input_shape) != shape:
             raise CheckpointError(
                 f"{ckpt.path} was trained on inputs of shape {list(args.input_shape)}, "
