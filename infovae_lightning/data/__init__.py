@@ -7,6 +7,7 @@ static questions read no data (the config resolvers use them). A new data set is
 """
 
 from importlib import import_module
+from pkgutil import iter_modules
 
 from .datamodule import InfoVAEDataModule
 from .errors import DatasetFormatError, DatasetNotFoundError
@@ -31,9 +32,11 @@ from .registry import (
 )
 from .toy import toy
 
-# Importing a data set's module registers its record; this order is the order `dataset_names()` lists them in.
-BUILT_IN_MODULES = ("toy", "digits", "mnist", "binarized_mnist", "cifar10")  # mnist.py: also fashion_mnist
-for _module in BUILT_IN_MODULES:
+# Importing a data set's module registers its record: the built-in ones first, in the order `dataset_names()`
+# (and its error messages) list them; then every other module of this package, so that a new data set is its
+# module and its conf/data YAML, with no list to edit.
+BUILT_IN_ORDER = ("toy", "digits", "mnist", "binarized_mnist", "cifar10")  # mnist.py: also fashion_mnist
+for _module in (*BUILT_IN_ORDER, *sorted(module.name for module in iter_modules(__path__))):
     import_module(f".{_module}", __name__)
 
 __all__ = [

@@ -4,6 +4,19 @@ The DataModule, the config resolvers, the metrics and the classifier ask the reg
 so that a new data set is one module (its loader and its record) plus one `conf/data/<name>.yaml`.
 The static questions (`input_shape`, `natural_likelihood`, ...) read no data: the Hydra config resolves
 them while composing, before anything is downloaded.
+
+Adding a data set (SVHN, say):
+
+1. `infovae_lightning/data/svhn.py`: a loader `load(root, split, download) -> Examples` (float32 x, int64
+   labels), a `fetch(root, splits, download)` that finds or downloads the files, and
+   `SPEC = register_dataset(DatasetSpec(name="svhn", input_shape=(3, 32, 32), num_classes=10, levels=256,
+   load=load, fetch=fetch, official_splits=("train", "test"), sources=train_test_sources(), ...))`.
+   The package imports each of its modules, which registers the record.
+2. `conf/data/svhn.yaml`: the schema in its defaults list, `name: svhn`, and the values that differ from
+   `DataConf`'s (e.g. `batch_size`).
+
+A data set outside the package registers the same way from the user's own module (see
+tests/test_dataset_registry.py, which trains on one).
 """
 
 from __future__ import annotations
