@@ -138,7 +138,7 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     @property
     def spec(self) -> DatasetSpec:
-        """The data set's record, looked up by name (the module holds no loader functions: it pickles)."""
+        """The data set's record, looked up by name: the module keeps plain values only, so it pickles."""
         return dataset_spec(self.dataset_name)
 
     @property

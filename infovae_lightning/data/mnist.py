@@ -96,7 +96,7 @@ def load(spec: IdxDataset, root: Path, split: str, download: bool = False) -> Ex
     return Examples(x, torch.from_numpy(labels.astype("int64")))
 
 
-def spec(idx: IdxDataset, classifier_domain: str) -> DatasetSpec:
+def record(idx: IdxDataset, classifier_domain: str) -> DatasetSpec:
     """The record of an IDX data set: 28×28 grey 8-bit images in ten classes, published as train and test."""
     return DatasetSpec(
         name=idx.name,
@@ -112,5 +112,5 @@ def spec(idx: IdxDataset, classifier_domain: str) -> DatasetSpec:
     )
 
 
-MNIST_SPEC = register_dataset(spec(MNIST, classifier_domain="mnist_digits"))
-FASHION_MNIST_SPEC = register_dataset(spec(FASHION_MNIST, classifier_domain="fashion_mnist"))
+MNIST_SPEC = register_dataset(record(MNIST, classifier_domain="mnist_digits"))
+FASHION_MNIST_SPEC = register_dataset(record(FASHION_MNIST, classifier_domain="fashion_mnist"))
