@@ -134,7 +134,9 @@ class DatasetSpec:
                 problems.append(f"source {source!r}: files must map {sorted(wanted) or 'nothing'}")
             if set(plan.files.values()) - set(self.official_splits):
                 problems.append(f"source {source!r}: files outside official_splits {self.official_splits}")
-            if set(plan.held_out) - {"val", "test"}:
+            if self.generate is not None and set(plan.held_out) != {"val", "test"}:
+                problems.append(f"source {source!r}: generated data need held_out sizes of val and test")
+            elif set(plan.held_out) - {"val", "test"}:
                 problems.append(f"source {source!r}: only val and test can be held out")
             elif plan.files and any(plan.files[split] != plan.files["train"] for split in plan.held_out):
                 problems.append(f"source {source!r}: held-out splits must come from train's file")
