@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from helpers import compose_config
 from omegaconf import OmegaConf
 
 from infovae_lightning.data import (
