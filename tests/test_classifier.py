@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from infovae_lightning.data import classifier_domain
 from infovae_lightning.metrics.classifier import (
-    DOMAINS,
     FORMAT_VERSION,
     ClassifierError,
     DigitCNN,
@@ -25,7 +25,7 @@ def make_meta(model: DigitCNN, data: str = "mnist") -> dict:
     """Metadata as `train_classifier` writes it, for an untrained model."""
     return dict(
         data=data,
-        domain=DOMAINS[data],
+        domain=classifier_domain(data),
         input_shape=list(model.input_shape),
         num_classes=model.arch["num_classes"],
         arch=dict(model.arch),

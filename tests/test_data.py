@@ -19,11 +19,10 @@ import pytest
 import torch
 
 from infovae_lightning.data import (
-    DATASET_SHAPES,
-    DATASETS,
     DatasetFormatError,
     DatasetNotFoundError,
     InfoVAEDataModule,
+    dataset_names,
     gaussian_sigma,
     input_shape,
     load_split,
@@ -73,8 +72,7 @@ def first_batch(loader) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_static_facts_need_no_data() -> None:
-    assert DATASETS == ("toy", "digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10")
-    assert set(DATASET_SHAPES) == set(DATASETS)
+    assert dataset_names() == ("toy", "digits", "mnist", "fashion_mnist", "binarized_mnist", "cifar10")
     assert input_shape("toy") == (1,)
     assert input_shape("digits") == (1, 8, 8)
     assert (

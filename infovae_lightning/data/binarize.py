@@ -17,8 +17,7 @@ from torch.utils.data import default_collate, get_worker_info
 
 from infovae_lightning.run.seeding import derive_seed
 
-from .sources import BINARIZE_MODES
-
+BINARIZE_MODES: tuple[str, ...] = ("dynamic", "threshold", "none")
 Batch = tuple[Tensor, Tensor]  # (x, y)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -11,6 +12,7 @@ from infovae_lightning.run.provenance import record_read
 from .errors import DatasetFormatError, not_found, one_line
 from .examples import Examples
 from .files import tidy_on_failure
+from .registry import DatasetSpec, register_dataset, train_test_sources
 
 FOLDER = "cifar-10-batches-py"
 FILES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
@@ -48,6 +50,12 @@ def ensure(root: Path, split: str, download: bool) -> Path:
     raise not_found("cifar10", files, dirs(root), reason=reason)
 
 
+def fetch(root: Path, splits: Iterable[str], download: bool) -> None:
+    """Makes sure the files of every one of `splits` exist (see `ensure`)."""
+    for split in splits:
+        ensure(root, split, download)
+
+
 def load(root: Path, split: str, download: bool = False) -> Examples:
     """The official `split` ("train" or "test"): float32 intensities in [0, 1], [N, 3, 32, 32], labels."""
     import torchvision.datasets
@@ -62,3 +70,19 @@ def load(root: Path, split: str, download: bool = False) -> Examples:
         record_read(folder / FOLDER / name)
     x = torch.from_numpy(data.data).permute(0, 3, 1, 2).to(torch.float32).div_(255.0).contiguous()
     return Examples(x, torch.tensor(data.targets, dtype=torch.int64))
+
+
+SPEC = register_dataset(
+    DatasetSpec(
+        name="cifar10",
+        input_shape=(3, 32, 32),
+        num_classes=10,
+        levels=256,
+        load=load,
+        fetch=fetch,
+        official_splits=tuple(FILES),
+        sources=train_test_sources(),
+        classifier_domain="cifar10",
+        classifier_data="cifar10",
+    )
+)

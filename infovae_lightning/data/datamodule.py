@@ -1,20 +1,12 @@
-"""One LightningDataModule for every data set: splits, subsets, binarization and loaders.
+"""One LightningDataModule for every registered data set: splits, subsets, binarization and loaders.
 
-Splits per data set (sizes overridable with `val_size` / `test_size`):
-
-| data set | train | val | test |
-| --- | --- | --- | --- |
-| toy | `toy_size` (10,000) generated | 1,000 generated | 1,000 generated |
-| digits (scikit-learn's 8×8) | the rest, 1,397 | 200 | 200 |
-| binarized_mnist | official train, 50,000 | official valid, 10,000 | official test, 10,000 |
-| mnist, fashion_mnist (`source=train`) | 55,000 | 5,000 held out of train | official test, 10,000 |
-| cifar10 (`source=train`) | 45,000 | 5,000 held out of train | official test, 10,000 |
-| any of the three (`source=test`) | the rest, 8,000 | 1,000 of the test file | 1,000 of the test file |
-
-`source=test` exists for offline use: the data shipped beside this repository (`../shared/data`) holds
-only the 10,000 MNIST test images, so `data.root=../shared/data data.source=test` splits them; it is never
-substituted silently for a missing training file. `val_size`/`test_size` on an official split take a subset
-of it. `train_size` (500 in the paper) then keeps a random subset of the training examples.
+Each data set's record (`registry.DatasetSpec`, in the data set's own module) says where its splits come
+from, per `source`: the official file of each, and which are held out of the training file with their
+default sizes (`val_size` / `test_size` override them); a generated data set draws each split. `source=test`
+exists for offline use: the data shipped beside this repository (`../shared/data`) holds only the 10,000
+MNIST test images, so `data.root=../shared/data data.source=test` splits them (8,000 / 1,000 / 1,000); it
+is never substituted silently for a missing training file. `val_size`/`test_size` on an official split take
+a subset of it. `train_size` (500 in the paper) then keeps a random subset of the training examples.
 
 Held-out examples are chosen with a fixed seed, not `seed`, so every run of a sweep over seeds is validated
 and tested on the same examples; `seed` drives the training subset, the shuffling and dynamic binarization.
@@ -36,29 +28,26 @@ from torch.utils.data import DataLoader
 
 from infovae_lightning.run.seeding import derive_seed
 
-from . import digits
 from .binarize import BatchTransform, check_mode, sample, threshold
 from .errors import DatasetNotFoundError
 from .examples import Examples, InMemoryDataset
+from .registry import (
+    DEFAULT_SOURCE,
+    SPLITS,
+    DatasetSpec,
+    SplitPlan,
+    dataset_names,
+    dataset_spec,
+    ensure_available,
+    load_split,
+    natural_likelihood,
+)
 from .shuffle import EpochShuffle, ResumableLoader
-from .sources import NUM_CLASSES, OFFICIAL_SPLITS, check_name, ensure_available, input_shape, load_split
-from .sources import natural_likelihood as _natural_likelihood
-from .toy import toy
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "data"  # downloads go here when no data.root is given; the only root created if missing
 SPLIT_SEED = 20170727  # fixes which examples are held out, whatever the run's seed
-SOURCES = ("train", "test")
-SPLITTABLE = ("mnist", "fashion_mnist", "cifar10")  # the data sets whose `source` can be chosen
-BINARIZABLE = (*SPLITTABLE, "digits")  # grey-level data sets: dynamic binarization redraws their training x
-NO_FILES = ("toy", "digits")  # nothing to read from data.root
-# Default sizes of held-out splits: (val, test) from the training file, or from the test file.
-HELD_OUT_FROM_TRAIN = 5000
-HELD_OUT_FROM_TEST = (1000, 1000)
-TOY_HELD_OUT = (1000, 1000)
-DIGITS_HELD_OUT = (200, 200)
-SPLITS = ("train", "val", "test")
 # A split is held on the GPU only if it takes at most this share of the GPU memory still free: the rest is
 # for the model, its activations and the other splits.
 DEVICE_MEMORY_SHARE = 0.25
@@ -66,24 +55,28 @@ STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)
 
 
 class InfoVAEDataModule(L.LightningDataModule):
-    """Any of `DATASETS` as in-memory tensors; batches are `(x, y)` with y = -1 where there are no labels.
+    """Any registered data set (`dataset_names()`) as in-memory tensors; batches are `(x, y)` with y = -1
+    where there are no labels.
 
     Args:
-        name: one of toy, digits, mnist, fashion_mnist, binarized_mnist, cifar10.
+        name: a registered data set: toy, digits, mnist, fashion_mnist, binarized_mnist, cifar10, or one of
+            your own (`register_dataset`).
         root: folder holding the files (flat, in a `mnist/`-style subfolder, or torchvision's layout);
             downloads go there. It must exist, except the default `data`, which a download creates. Ignored
-            by `toy` and `digits`.
+            by data sets that read no files (toy, digits).
         batch_size: examples per batch, for every loader.
         num_workers: DataLoader worker processes (0 loads in the main process, fine for in-memory data).
         binarize: `dynamic` (Bernoulli draws, new for every training batch; drawn once, with a fixed seed,
             for val/test so that their metrics are comparable across epochs), `threshold` (x > 0.5) or
-            `none`. A no-op for binarized_mnist (already binary); toy accepts only `none`.
+            `none`. A no-op on binary data (binarized_mnist); data that are not intensities in [0, 1] (toy)
+            accept only `none`.
         train_size: train on a random subset of this many examples (drawn with `seed`); None keeps all.
-        val_size, test_size: sizes of the validation and test sets; None for the defaults in the table above.
-        source: `train` or `test`: which official file of mnist/fashion_mnist/cifar10 supplies train/val.
+        val_size, test_size: sizes of the validation and test sets; None for the data set's defaults.
+        source: which official file supplies train/val: `train`, or `test` for the data sets published as
+            train and test files (mnist, fashion_mnist, cifar10; see `selectable_sources`).
         download: fetch missing files (torchvision, or the published URLs for binarized_mnist).
         seed: drives the training subset, the shuffling and dynamic binarization.
-        toy_size: number of generated toy training points.
+        toy_size: number of generated training points (the toy data set).
         predict_split: the split `trainer.predict` encodes ("train", "val" or "test"), as evaluation sees it.
         on_device: when the trainer's device is a GPU, copy each split there once and index batches there
             (if it fits in a quarter of the free GPU memory, and with `num_workers=0`: worker processes
@@ -100,7 +93,7 @@ class InfoVAEDataModule(L.LightningDataModule):
         train_size: int | None = None,
         val_size: int | None = None,
         test_size: int | None = None,
-        source: str = "train",
+        source: str = DEFAULT_SOURCE,
         download: bool = True,
         seed: int = 0,
         toy_size: int = 10000,
@@ -109,18 +102,17 @@ class InfoVAEDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         root = os.fspath(root)  # hyperparameters must stay plain types: checkpoints load with weights_only
-        check_name(name)
+        spec = dataset_spec(name)
         check_mode(binarize)
-        if name == "toy" and binarize != "none":
-            raise ValueError(f"binarize={binarize!r} makes no sense for toy (x in {{-1, 1}}); use none")
+        if binarize != "none" and not spec.intensities:
+            low, high = spec.value_range
+            raise ValueError(
+                f"binarize={binarize!r} makes no sense for {name} (x in [{low:g}, {high:g}], not intensities "
+                "in [0, 1]); use none"
+            )
         if predict_split not in SPLITS:
             raise ValueError(f"unknown predict_split {predict_split!r}; choose one of {', '.join(SPLITS)}")
-        if source not in SOURCES:
-            raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
-        if source != "train" and name not in SPLITTABLE:
-            raise ValueError(
-                f"source={source!r} is only for {', '.join(SPLITTABLE)}; {name} has fixed splits"
-            )
+        check_source(name, source)
         sizes = dict(batch_size=batch_size, toy_size=toy_size, train_size=train_size)
         sizes.update(val_size=val_size, test_size=test_size)
         for key, value in sizes.items():
@@ -128,7 +120,7 @@ class InfoVAEDataModule(L.LightningDataModule):
                 raise ValueError(f"{key} must be >= 1, got {value}")
         if num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
-        if name not in NO_FILES and not Path(root).expanduser().is_dir():
+        if spec.fetch is not None and not Path(root).expanduser().is_dir():
             # Only the default folder is created for a download: another path that does not exist is far more
             # likely a typo than a wish to download the data set into a new folder there.
             if not download or Path(root) != Path(DEFAULT_ROOT):
@@ -145,17 +137,22 @@ class InfoVAEDataModule(L.LightningDataModule):
     # --- static facts ---------------------------------------------------------------------------------
 
     @property
+    def spec(self) -> DatasetSpec:
+        """The data set's record, looked up by name: the module keeps plain values only, so it pickles."""
+        return dataset_spec(self.dataset_name)
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
-        return input_shape(self.dataset_name)
+        return tuple(self.spec.input_shape)
 
     @property
     def likelihood(self) -> str:
         """The decoder likelihood that fits the data: "bernoulli" for binary data, else "gaussian"."""
-        return _natural_likelihood(self.dataset_name, self.hparams.binarize)
+        return natural_likelihood(self.dataset_name, self.hparams.binarize)
 
     @property
     def num_classes(self) -> int | None:
-        return NUM_CLASSES[self.dataset_name]
+        return self.spec.num_classes
 
     @property
     def split_sizes(self) -> dict[str, int]:
@@ -173,7 +170,7 @@ class InfoVAEDataModule(L.LightningDataModule):
             raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         self._setup_splits([split])
         examples = self.datasets[split].examples
-        if split == "train" and self.hparams.binarize == "dynamic" and self.dataset_name in BINARIZABLE:
+        if split == "train" and self.hparams.binarize == "dynamic" and not self.spec.binary:
             generator = torch.Generator().manual_seed(SPLIT_SEED + 2)
             examples = Examples(sample(examples.x, generator), examples.y)
         return examples
@@ -237,59 +234,48 @@ class InfoVAEDataModule(L.LightningDataModule):
 
     # --- splits ---------------------------------------------------------------------------------------
 
+    def _plan(self) -> SplitPlan:
+        return self.spec.sources[self.hparams.source]
+
     def _official_splits(self) -> tuple[str, ...]:
         """The published files this configuration reads."""
-        return ("test",) if self.hparams.source == "test" else OFFICIAL_SPLITS[self.dataset_name]
+        return tuple(dict.fromkeys(self._plan().files.values()))
 
     def _load(self, split: str) -> Examples:
         return load_split(self.dataset_name, self.root, split, download=self.hparams.download)
 
     def _split(self, wanted: list[str]) -> dict[str, Examples]:
-        """The examples of each of `wanted` ("train", "val", "test"), before binarization."""
-        hp = self.hparams
+        """The examples of each of `wanted` ("train", "val", "test"), before binarization, as the data set's
+        `SplitPlan` for this `source` says."""
+        hp, spec, plan = self.hparams, self.spec, self._plan()
+        asked = {"train": None, "val": hp.val_size, "test": hp.test_size}
+        held_out = {split: asked[split] or size for split, size in plan.held_out.items()}
         out: dict[str, Examples] = {}
-        if self.dataset_name == "toy":
-            # Three independent draws of the two-point distribution; seeds differ so no split repeats another.
-            val_size, test_size = hp.val_size or TOY_HELD_OUT[0], hp.test_size or TOY_HELD_OUT[1]
-            sizes = {"train": hp.toy_size, "val": val_size, "test": test_size}
+        if spec.generate is not None:
+            # Independent draws; seeds differ so that no split repeats another.
+            sizes = {"train": hp.toy_size, **held_out}
             for split in wanted:
-                out[split] = toy(sizes[split], seed=SPLIT_SEED + ("train", "val", "test").index(split))
-        elif self.dataset_name == "digits":
-            sizes = {"val": hp.val_size or DIGITS_HELD_OUT[0], "test": hp.test_size or DIGITS_HELD_OUT[1]}
-            held_out = _hold_out(digits.load(), sizes)
-            out.update({split: held_out[split] for split in wanted})
-        elif self.dataset_name == "binarized_mnist":
-            official = {"train": "train", "val": "valid", "test": "test"}
-            limits = {"train": None, "val": hp.val_size, "test": hp.test_size}
-            for split in wanted:
-                examples = self._load(official[split])
-                # The published test file is sorted by digit (the 0s first, the 1s next, ...): in file order
-                # a batch holds one class, which inflates a batch's D(q(z)||p(z)), and a metric's first n
-                # examples (max_examples) would be nearly all 0s. A fixed permutation mixes it.
-                size = len(examples) if split == "test" and limits[split] is None else limits[split]
-                out[split] = _subset(examples, size, f"{split}_size", SPLIT_SEED)
-        elif hp.source == "train":
-            if "test" in wanted:
-                out["test"] = _subset(self._load("test"), hp.test_size, "test_size", SPLIT_SEED)
-            if "train" in wanted or "val" in wanted:
-                val_size = hp.val_size or HELD_OUT_FROM_TRAIN
-                held_out = _hold_out(self._load("train"), {"val": val_size})
-                out.update({split: held_out[split] for split in ("train", "val") if split in wanted})
+                out[split] = spec.generate(sizes[split], SPLIT_SEED + SPLITS.index(split))
         else:
-            sizes = {
-                "test": hp.test_size or HELD_OUT_FROM_TEST[1],
-                "val": hp.val_size or HELD_OUT_FROM_TEST[0],
-            }
-            held_out = _hold_out(self._load("test"), sizes)
-            out.update({split: held_out[split] for split in wanted})
+            if held_out and any(split in wanted for split in ("train", *held_out)):
+                rest = _hold_out(self._load(plan.files["train"]), held_out)
+                out.update({split: rest[split] for split in ("train", *held_out) if split in wanted})
+            for split in wanted:
+                if split in out:
+                    continue
+                file = plan.files[split]
+                examples = self._load(file)
+                # A file stored in order (e.g. by class) is mixed by a fixed permutation even when used whole.
+                size = len(examples) if file in spec.sorted_files and asked[split] is None else asked[split]
+                out[split] = _subset(examples, size, f"{split}_size", SPLIT_SEED)
         if "train" in out and hp.train_size is not None:
             out["train"] = _subset(out["train"], hp.train_size, "train_size", hp.seed)
-        return out
+        return {split: out[split] for split in wanted}
 
     def _binarize(self, split: str, examples: Examples) -> Examples:
         mode = self.hparams.binarize
-        if self.dataset_name == "binarized_mnist" or mode == "none":
-            return examples  # binarized MNIST is binary already
+        if self.spec.binary or mode == "none":
+            return examples  # binary data are binary already
         if mode == "threshold":
             return Examples(threshold(examples.x), examples.y)
         if split == "train":
@@ -310,8 +296,8 @@ class InfoVAEDataModule(L.LightningDataModule):
         on_gpu = torch.cuda.is_available() and (
             trainer is None or trainer.strategy.root_device.type == "cuda"
         )
-        # Binarized MNIST is binary already: redrawing it would change nothing but cost time.
-        dynamic = train and self.hparams.binarize == "dynamic" and self.dataset_name in BINARIZABLE
+        # Binary data stay as they are: redrawing them would change nothing but cost time.
+        dynamic = train and self.hparams.binarize == "dynamic" and not self.spec.binary
         # Ranks of a multi-GPU run draw different binarizations.
         transform = BatchTransform(dynamic=dynamic, seed=derive_seed(self.hparams.seed, rank))
         device = self.loader_device()
@@ -345,6 +331,17 @@ class InfoVAEDataModule(L.LightningDataModule):
             return 0
         # The fit loop's progress counters: the count Lightning itself restores on resume.
         return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+
+
+def check_source(name: str, source: str) -> str:
+    """`source` if data set `name` has it; else a `ValueError` naming the data sets that do."""
+    if source in dataset_spec(name).sources:
+        return source
+    having = [other for other in dataset_names() if source in dataset_spec(other).sources]
+    if not having:
+        known = dict.fromkeys(s for other in dataset_names() for s in dataset_spec(other).sources)
+        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(known)}")
+    raise ValueError(f"source={source!r} is only for {', '.join(having)}; {name} has fixed splits")
 
 
 def _subset(examples: Examples, size: int | None, key: str, seed: int) -> Examples:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from .errors import DatasetFormatError, not_found
 from .examples import Examples
 from .files import find, search_dirs, tidy_on_failure
 from .idx import read_idx
+from .registry import DatasetSpec, register_dataset, train_test_sources
 
 # Official split -> (images file, labels file, number of examples); the same names for both data sets.
 IDX_SPLITS = {
@@ -92,3 +94,23 @@ def load(spec: IdxDataset, root: Path, split: str, download: bool = False) -> Ex
         raise DatasetFormatError(f"{labels_path}: labels outside 0..9 (max {labels.max()})")
     x = torch.from_numpy(images.astype("float32") / 255.0).unsqueeze(1)
     return Examples(x, torch.from_numpy(labels.astype("int64")))
+
+
+def record(idx: IdxDataset, classifier_domain: str) -> DatasetSpec:
+    """The record of an IDX data set: 28×28 grey 8-bit images in ten classes, published as train and test."""
+    return DatasetSpec(
+        name=idx.name,
+        input_shape=(1, 28, 28),
+        num_classes=10,
+        levels=256,
+        load=partial(load, idx),
+        fetch=partial(ensure, idx),
+        official_splits=tuple(IDX_SPLITS),
+        sources=train_test_sources(),
+        classifier_domain=classifier_domain,
+        classifier_data=idx.name,
+    )
+
+
+MNIST_SPEC = register_dataset(record(MNIST, classifier_domain="mnist_digits"))
+FASHION_MNIST_SPEC = register_dataset(record(FASHION_MNIST, classifier_domain="fashion_mnist"))

@@ -23,19 +23,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from infovae_lightning.data.registry import classifiable_datasets, dataset_names, dataset_spec
 from infovae_lightning.errors import InfoVAEError
 
 FORMAT_VERSION = 1
-# What a classifier of each data set recognises: binarized MNIST holds the same digits as MNIST (and has no
-# labels of its own), so one MNIST classifier serves both.
-DOMAINS: dict[str, str] = {
-    "mnist": "mnist_digits",
-    "binarized_mnist": "mnist_digits",
-    "fashion_mnist": "fashion_mnist",
-    "cifar10": "cifar10",
-}
-# The labelled data set to train a classifier of each domain on.
-TRAIN_DATA: dict[str, str] = {"mnist_digits": "mnist", "fashion_mnist": "fashion_mnist", "cifar10": "cifar10"}
+# What a classifier of each data set recognises (its domain: binarized MNIST holds the same digits as MNIST,
+# so one MNIST classifier serves both) and the data set it is trained on are in the data set's record
+# (`DatasetSpec.classifier_domain`, `classifier_data`).
 META_KEYS = ("data", "domain", "input_shape", "num_classes", "arch", "format_version")
 
 
@@ -120,16 +114,12 @@ def save_classifier(model: DigitCNN, meta: dict, path: str | Path) -> None:
 
 def how_to_make(path: str | Path, data: str, what: str = "it") -> str:
     """The command that creates a classifier for `data` at `path`."""
-    domain = DOMAINS.get(data, "")
-    train_data = TRAIN_DATA.get(domain, data)
-    offline = (
-        "the labelled MNIST test set alone, e.g. offline with --root ../shared/data"
-        if domain == "mnist_digits"
-        else "the official test file alone"
-    )
+    spec = dataset_spec(data) if data in dataset_names() else None
+    train_data = spec.classifier_data if spec is not None and spec.classifier_data else data
     return (
         f"create {what} with `infovae-classifier --data {train_data} --root <data dir> --out {path}` "
-        f"(add `--source test` to train on {offline})"
+        "(add `--source test` to train on the official test file alone: offline, --root ../shared/data "
+        "holds MNIST's)"
     )
 
 
@@ -140,8 +130,10 @@ def load_classifier(path: str | Path, data: str, input_shape: Sequence[int]) -> 
     missing or is not a classifier, or was made for another domain (binarized MNIST and MNIST share one) or
     input shape, so a wrong classifier fails before training rather than scoring samples wrongly.
     """
-    if data not in DOMAINS:
-        raise ClassifierError(f"no classifier for data {data!r} ({path}); choose one of {', '.join(DOMAINS)}")
+    if data not in classifiable_datasets():
+        choices = ", ".join(classifiable_datasets())
+        raise ClassifierError(f"no classifier for data {data!r} ({path}); choose one of {choices}")
+    domain = dataset_spec(data).classifier_domain
     path = Path(path)
     if not path.is_file():
         raise ClassifierError(f"classifier {path} not found; {how_to_make(path, data)}")
@@ -164,11 +156,11 @@ def load_classifier(path: str | Path, data: str, input_shape: Sequence[int]) -> 
             f"{path} has format version {meta['format_version']}, this code reads {FORMAT_VERSION}; "
             f"{how_to_make(path, data)}"
         )
-    if meta["domain"] != DOMAINS[data]:
+    if meta["domain"] != domain:
         raise ClassifierError(
             f"{path} classifies {meta['domain']} (trained on {meta['data']}), but the data {data} needs a "
-            f"{DOMAINS[data]} classifier; "
-            + how_to_make(path.with_name(f"{DOMAINS[data]}.pt"), data, f"a {DOMAINS[data]} classifier")
+            f"{domain} classifier; "
+            + how_to_make(path.with_name(f"{domain}.pt"), data, f"a {domain} classifier")
         )
     expected = [int(size) for size in input_shape]
     if list(meta["input_shape"]) != expected:

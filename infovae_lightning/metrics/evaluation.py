@@ -27,6 +27,7 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
 from infovae_lightning.data.examples import NO_LABEL, Examples
+from infovae_lightning.data.registry import dataset_names, selectable_sources
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.metrics.sharding import ChunkFn, Shards, map_chunks
 from infovae_lightning.protocols import encode, evaluation_data, is_deterministic, latent_dim
@@ -59,7 +60,7 @@ def describe(datamodule: Any, split: str, n: int) -> str:
     if name is None:
         return f"{type(datamodule).__name__} {split} split, {n} examples"
     hp = datamodule.hparams
-    if name in ("mnist", "fashion_mnist", "cifar10"):
+    if name in dataset_names() and len(selectable_sources(name)) > 1:  # say which official file was split
         name += f" ({hp.source} file)"
     binarize = f", binarize={hp.binarize}" if hp.get("binarize", "none") != "none" else ""
     return f"{name} {split} split, {n} examples{binarize}"

@@ -23,10 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from infovae_lightning.data.registry import classifiable_datasets, classifier_domain, dataset_spec
 from infovae_lightning.metrics.classifier import (
-    DOMAINS,
     FORMAT_VERSION,
-    TRAIN_DATA,
     ClassifierError,
     DigitCNN,
     save_classifier,
@@ -86,13 +85,14 @@ def _load_splits(data: str, root: str, source: str, download: bool = False) -> d
     """The train/val/test `Examples` of `data` (a labelled data set) and its number of classes."""
     from infovae_lightning.data import InfoVAEDataModule
 
-    if data not in DOMAINS:
-        raise ClassifierError(f"no classifier for data {data!r}; choose one of {', '.join(DOMAINS)}")
-    train_data = TRAIN_DATA[DOMAINS[data]]
-    if data != train_data:
+    if data not in classifiable_datasets():
+        choices = ", ".join(classifiable_datasets())
+        raise ClassifierError(f"no classifier for data {data!r}; choose one of {choices}")
+    spec = dataset_spec(data)
+    if data != spec.classifier_data:
         raise ClassifierError(
-            f"{data} has no labels to train a classifier on; train on {train_data} "
-            f"(same domain {DOMAINS[data]}): --data {train_data}"
+            f"{data} has no labels to train a classifier on; train on {spec.classifier_data} "
+            f"(same domain {spec.classifier_domain}): --data {spec.classifier_data}"
         )
     dm = InfoVAEDataModule(name=data, root=root, source=source, binarize="none", download=download)
     dm.prepare_data()
@@ -173,7 +173,7 @@ def train_classifier(
     binarized = torch.bernoulli(test.x, generator=torch.Generator().manual_seed(BINARIZED_TEST_SEED))
     meta = dict(
         data=data,
-        domain=DOMAINS[data],
+        domain=classifier_domain(data),
         input_shape=list(shape),
         num_classes=num_classes,
         arch=dict(model.arch),
@@ -199,7 +199,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="infovae-classifier",
         description="Train the classifier that labels generated samples for the class_dist_ce metric.",
     )
-    parser.add_argument("--data", required=True, choices=list(DOMAINS), help="labelled data set")
+    parser.add_argument(
+        "--data", required=True, choices=list(classifiable_datasets()), help="labelled data set"
+    )
     parser.add_argument("--root", required=True, help="folder holding the data (as data.root)")
     parser.add_argument(
         "--source",
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     from infovae_lightning.data import DatasetFormatError, DatasetNotFoundError
 
     args = parse_args(argv)
-    out = Path(args.out) if args.out else Path("classifiers") / f"{DOMAINS[args.data]}.pt"
+    out = Path(args.out) if args.out else Path("classifiers") / f"{classifier_domain(args.data)}.pt"
     started = time.perf_counter()
     try:
         model, meta = train_classifier(

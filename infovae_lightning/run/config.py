@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING, OmegaConf
 
 from infovae_lightning.data import (
+    classifier_domain,
     gaussian_sigma,
     input_shape,
     intensity_levels,
@@ -64,9 +65,7 @@ def wandb_offline() -> bool:
 
 def _classifier_domain(name: str) -> str:
     """What a classifier of data set `name` recognises (binarized MNIST and MNIST: the same digits)."""
-    from infovae_lightning.metrics.classifier import DOMAINS
-
-    return DOMAINS.get(name, name)
+    return classifier_domain(name) or name
 
 
 def register_resolvers() -> None:

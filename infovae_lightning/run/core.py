@@ -18,16 +18,10 @@ from typing import Any, NoReturn
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from infovae_lightning.data import (
-    gaussian_sigma,
-    input_shape,
-    intensity_levels,
-    learns_sigma,
-    natural_likelihood,
-)
+from infovae_lightning.data import input_shape, likelihood_defaults
 from infovae_lightning.data.errors import one_line
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
-from infovae_lightning.nets import DEFAULT_COMPONENTS, default_sigma_min
+from infovae_lightning.nets import DEFAULT_COMPONENTS
 from infovae_lightning.run.checkpoints import (
     Checkpoint,
     check_fits,
@@ -81,17 +75,10 @@ def data_defaults(name: str, binarize: Any, net_name: str) -> tuple[list[int], d
     resolvers, `run.config`.)"""
     shape = data_shape(name)
     try:
-        likelihood = natural_likelihood(name, binarize, net_name)
+        likelihood = likelihood_defaults(name, binarize, net_name)
     except ValueError as e:
         raise ConfigError(f"data: {e}") from None
-    return shape, {
-        "name": likelihood,
-        "sigma": gaussian_sigma(name),
-        "learn_sigma": learns_sigma(name),
-        "sigma_min": default_sigma_min(intensity_levels(name)),
-        "levels": intensity_levels(name),
-        "components": DEFAULT_COMPONENTS,
-    }
+    return shape, {**likelihood, "components": DEFAULT_COMPONENTS}
 
 
 # --- checkpoints -----------------------------------------------------------------------------------------
