@@ -102,8 +102,11 @@ def test_metrics_do_not_depend_on_training_noise(tmp_path: Path, mnist: InfoVAED
     torch.manual_seed(123)  # a different global stream
     second = check.validate(model, datamodule=mnist, verbose=False)[0]["val/mmd_full"]
     assert first == second
-    other_seed = trainer(tmp_path, [Evaluator([FullMMD(seed=4)])]).validate(model, datamodule=mnist, verbose=False)
-    assert other_seed[0]["val/mmd_full"] != first
+    other_seed = trainer(tmp_path, [Evaluator([FullMMD(seed=4)])])
+    assert other_seed.validate(model, datamodule=mnist, verbose=False)[0]["val/mmd_full"] != first
+    # A metric without a seed of its own takes its evaluator's.
+    evaluator = trainer(tmp_path, [Evaluator([FullMMD()], seed=3)])
+    assert evaluator.validate(model, datamodule=mnist, verbose=False)[0]["val/mmd_full"] == first
 
 
 def test_labels_are_required_where_the_metric_needs_them(tmp_path: Path, binarized_root: Path) -> None:
