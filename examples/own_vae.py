@@ -1,8 +1,8 @@
 """Your own VAE, regularised with InfoVAE's MMD and scored with the paper's metrics, under a plain Trainer.
 
 Nothing here subclasses this library: the networks, the LightningModule and the data (plain tensors in a
-`TensorDataset`) are the user's. What the metric callbacks need is the small protocol of
-`infovae_lightning.protocols`: `encoder(x)` returns a posterior with mean and std (here a
+`TensorDataset`) are the user's. What the metrics (run by one `Evaluator` callback) need is the small
+protocol of `infovae_lightning.protocols`: `encoder(x)` returns a posterior with mean and std (here a
 `torch.distributions.Normal`), `decoder.log_prob(x, z)` and `decoder.sample(z)` (and `mean(z)`), and
 `latent_dim`.
 
@@ -26,6 +26,7 @@ from torch.utils.data import TensorDataset
 
 from infovae_lightning.divergences import MMD
 from infovae_lightning.metrics import (
+    Evaluator,
     FullMMD,
     ImportanceSampledNLL,
     LatentUsage,
@@ -130,17 +131,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
 
     L.seed_everything(0, verbose=False)
-    metrics = [  # the paper's metrics, as Lightning callbacks, on the user's model and data
-        FullMMD(every_n_val_epochs=5),
-        LogDetCovariance(every_n_val_epochs=5),
-        LatentUsage(every_n_val_epochs=5),
-        SemiSupervisedAccuracy(budgets=[100, "all"], every_n_val_epochs=None),
+    metrics = [  # the paper's metrics on the user's model and data, every 5th epoch or at test
+        FullMMD(),
+        LogDetCovariance(),
+        LatentUsage(),
+        SemiSupervisedAccuracy(budgets=[100, "all"]),
         ImportanceSampledNLL(num_samples=100),
         Pictures(every_n_val_epochs=None),
     ]
     trainer = L.Trainer(
         max_epochs=args.epochs,
-        callbacks=metrics,
+        callbacks=[Evaluator(metrics)],
         logger=CSVLogger(args.out, name="csv", version=""),
         default_root_dir=args.out,
         enable_checkpointing=False,

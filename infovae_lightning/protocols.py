@@ -1,7 +1,7 @@
-"""What the divergences and the metric callbacks need from a model and its data: bring your own.
+"""What the divergences and the metrics need from a model and its data: bring your own.
 
-A model (any `LightningModule`) is evaluated by every metric callback of `infovae_lightning.metrics` when it
-has these attributes, whatever its class (`InfoVAE` has them):
+A model (any `LightningModule`) is evaluated by every metric of `infovae_lightning.metrics` (run by the
+`Evaluator` callback) when it has these attributes, whatever its class (`InfoVAE` has them):
 
 - `encoder(x)`: the posterior q(z|x) of a batch, an object with `mean` [B, d] and `std` [B, d] (None for a
   point mass): our `Posterior`, or a `torch.distributions.Normal` (its `stddev` is read);
@@ -12,13 +12,13 @@ has these attributes, whatever its class (`InfoVAE` has them):
 The data is the trainer's `LightningDataModule` (or a metric's `eval_data`): its `val_dataloader()` /
 `test_dataloader()` (and `train_dataloader()` for the linear probe's labelled pool), yielding `(x, y)` or
 `x` batches, e.g. over a `TensorDataset`. A data module with an `examples(split)` method (ours) is read
-directly; others are read once through their loaders. The divergences (`MMD`, `SteinDivergence`,
-`LatentDiscriminator`, `gaussian_kl_to_standard_normal`) take plain tensors of z and need nothing else.
+directly; others are read through their loaders, once per `Evaluator`. The divergences (`MMD`,
+`SteinDivergence`, `LatentDiscriminator`, `gaussian_kl_to_standard_normal`) take plain tensors of z and need
+nothing else.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -46,7 +46,7 @@ class DecoderLike(Protocol):
 
 @runtime_checkable
 class LatentVariableModel(Protocol):
-    """A model the metric callbacks can evaluate: an encoder to q(z|x), a decoder p(x|z), z's dimension."""
+    """A model the metrics can evaluate: an encoder to q(z|x), a decoder p(x|z), z's dimension."""
 
     encoder: Any  # Callable[[Tensor], PosteriorLike]; an nn.Module in practice
     decoder: DecoderLike
@@ -127,13 +127,9 @@ def labelled(batch: Any) -> tuple[Tensor, Tensor]:
     return x, y.detach().cpu().long().reshape(-1)
 
 
-_WRAPPED: weakref.WeakKeyDictionary[Any, LoaderExamples] = weakref.WeakKeyDictionary()
-
-
 def evaluation_data(datamodule: Any) -> EvaluationData:
-    """`datamodule` itself if it has `examples(split)`, else its loaders read once (kept while it lives)."""
+    """`datamodule` itself if it has `examples(split)`, else a reader of its loaders (which keeps each split
+    it reads: hold on to it to read once)."""
     if callable(getattr(datamodule, "examples", None)):
         return datamodule
-    if datamodule not in _WRAPPED:
-        _WRAPPED[datamodule] = LoaderExamples(datamodule)
-    return _WRAPPED[datamodule]
+    return LoaderExamples(datamodule)

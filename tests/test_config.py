@@ -10,6 +10,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from infovae_lightning.metrics import Metric
+from infovae_lightning.run.metric_schemas import arguments
 from infovae_lightning.run.train import CONFIG_DIR, _build_all
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
@@ -78,7 +80,7 @@ def test_every_experiment_composes_and_builds(name: str, tmp_path) -> None:
     OmegaConf.resolve(cfg)
     module = instantiate(cfg.model, _convert_="all")
     metrics = _build_all("metrics", cfg.metrics)
-    assert all(hasattr(cb, "setup") for cb in metrics)  # callbacks, not leftover dicts
+    assert all(isinstance(metric, Metric) for metric in metrics)  # metrics, not leftover dicts
     if module.hparams.get("deterministic"):  # a point-mass q(z|x) has no density for nll_is
         assert "ImportanceSampledNLL" not in {type(cb).__name__ for cb in metrics}
 
@@ -115,6 +117,8 @@ def test_dropping_a_metric_that_the_experiment_tunes(caplog) -> None:
         ("model=vqvae", "vqvae"),  # unknown option
         ("data=imagenet", "imagenet"),
         ("net=resnet", "resnet"),
+        ("metrics.mmd_full.kernal=imq", "kernal"),
+        ("metrics.nll_is.num_samples=many", "many"),
     ],
 )
 def test_typos_and_wrong_types_fail_at_composition(override: str, named: str) -> None:
@@ -137,7 +141,7 @@ METRIC_CLASSES = {
 }
 
 
-def test_metric_presets_compose_and_instantiate_as_callbacks(tmp_path) -> None:
+def test_metric_presets_compose_and_instantiate_as_metrics(tmp_path) -> None:
     options = sorted(p.stem for p in (CONFIG_DIR / "metrics").glob("*.yaml"))
     assert options == sorted(METRIC_OPTIONS + ["default", "paper", "none"])
     default = compose_config([], tmp_path)
@@ -147,11 +151,33 @@ def test_metric_presets_compose_and_instantiate_as_callbacks(tmp_path) -> None:
     assert paper.metrics.nll_is.num_samples == 5000
     assert paper.metrics.class_dist.classifier == "classifiers/mnist_digits.pt"
     for name, node in paper.metrics.items():
-        callback = instantiate(node)  # nothing is loaded before setup
-        assert type(callback).__name__ == METRIC_CLASSES[name]
+        metric = instantiate(node)  # nothing is loaded before setup
+        assert type(metric).__name__ == METRIC_CLASSES[name]
     assert not compose_config(["metrics=none"]).get("metrics")
     chosen = compose_config(["metrics=[nll_is,logdet]", "metrics.nll_is.num_samples=50"], tmp_path)
     assert set(chosen.metrics) == {"nll_is", "logdet"} and chosen.metrics.nll_is.num_samples == 50
+
+
+def test_metric_keys_and_defaults_are_the_arguments_of_their_classes(tmp_path) -> None:
+    """Every argument of a metric (its own and `Metric`'s schedule) is a config key, with the signature's
+    default unless its YAML says otherwise; a YAML states only values that differ from the code's."""
+    cfg = compose_config(["data=mnist", "metrics=paper", "metrics.logdet.every_n_val_epochs=2"], tmp_path)
+    for name in METRIC_OPTIONS:
+        node = cfg.metrics[name]
+        raw = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "metrics" / f"{name}.yaml"))
+        given = raw.get(name, {})
+        expected = {"_target_": f"infovae_lightning.metrics.{METRIC_CLASSES[name]}"}
+        for key, (_, default) in arguments(type(instantiate(node))).items():
+            if key not in given:
+                expected[key] = default
+            else:
+                assert given[key] != default, f"{name}.yaml repeats the default of {key}"
+        if name == "logdet":
+            expected["every_n_val_epochs"] = 2
+        if name == "nll_is":
+            expected["num_samples"] = 5000  # metrics=paper: the paper's K
+        assert {k: node[k] for k in expected} == expected, name
+        assert set(node) == set(expected) | set(given), name
 
 
 def test_binarized_mnist_evaluates_class_aware_metrics_on_labelled_mnist(tmp_path) -> None:

@@ -20,9 +20,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.data.examples import Examples
-from infovae_lightning.metrics import Pictures
+from infovae_lightning.metrics import Evaluator, Pictures
 from infovae_lightning.metrics.density import gaussian_mass_within, kernel_density, mass_levels
-from infovae_lightning.metrics.evaluation import Evaluation
 from infovae_lightning.metrics.images import log_image
 from infovae_lightning.metrics.pictures import interleave_rows, latent_figure
 from infovae_lightning.models import MMDVAE
@@ -66,7 +65,7 @@ def fit_and_test(tmp_path: Path, model: L.LightningModule, datamodule, pictures:
         limit_test_batches=1,
         num_sanity_val_steps=0,
         logger=loggers,
-        callbacks=[pictures],
+        callbacks=[Evaluator([pictures])],
         enable_progress_bar=False,
         enable_model_summary=False,
         enable_checkpointing=False,
@@ -112,7 +111,8 @@ def test_grids_and_latent_plot_go_to_png_and_tensorboard(tmp_path: Path) -> None
     assert not any(key.startswith(("val/samples", "test/samples")) for key in trainer.callback_metrics)
 
     # The same z every time: two evaluations at the same weights draw the same sample grid.
-    evaluation = Evaluation(trainer, model, "val", trainer.datamodule, None, 500, pictures.seed)
+    (evaluator,) = [cb for cb in trainer.callbacks if isinstance(cb, Evaluator)]
+    evaluation = evaluator.evaluation(trainer, model, pictures, "val")
     with torch.inference_mode():
         first, second = pictures.samples(evaluation), pictures.samples(evaluation)
         assert torch.equal(first, second)

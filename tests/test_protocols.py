@@ -1,4 +1,4 @@
-"""Bring your own model: the divergences and every metric callback on a user's LightningModule and a stock
+"""Bring your own model: the divergences and every metric on a user's LightningModule and a stock
 LightningDataModule over plain tensors (`infovae_lightning.protocols`)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from torch.utils.data import TensorDataset
 
 from infovae_lightning.divergences import MMD, LatentDiscriminator, SteinDivergence
 from infovae_lightning.metrics import (
+    Evaluator,
     FullMMD,
     ImportanceSampledNLL,
     LatentUsage,
@@ -130,18 +131,19 @@ def test_divergences_and_every_metric_on_a_user_model(divergence: str, tmp_path)
         Pictures(every_n_val_epochs=None, num_samples=4, num_reconstructions=4),
     ]
     options = {**QUIET_TRAINER, "default_root_dir": tmp_path, "max_epochs": 2}
-    trainer = L.Trainer(callbacks=metrics, **options)
+    evaluator = Evaluator(metrics)
+    trainer = L.Trainer(callbacks=[evaluator], **options)
     trainer.fit(model, datamodule=data)
     fit = {k: float(v) for k, v in trainer.callback_metrics.items()}
     trainer.test(model, datamodule=data, verbose=False)
     test = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    for key in ("val/mmd_full", "val/logdet_cov_per_dim", "val/kl", "val/mi", "val/active_units"):
+    for key in ("val/mmd_full", "val/logdet_cov_per_dim", "val/kl_full", "val/mi", "val/active_units"):
         assert math.isfinite(fit[key]), key
     for key in ("test/nll_is", "test/semisup_acc_10", "test/semisup_acc_all", "test/mi"):
         assert math.isfinite(test[key]), key
     assert 0 <= test["test/semisup_acc_all"] <= 1
     # Provenance names the user's data module; the pictures were drawn from their decoder's samples.
-    assert metrics[2].records["val/mi"]["set"] == "LightningDataModule val split, 40 examples"
+    assert evaluator.records["val/mi"]["set"] == "LightningDataModule val split, 40 examples"
     assert sorted(p.name.split("_step")[0] for p in (tmp_path / "images").glob("*.png")) == [
         "test_latent_space",
         "test_reconstructions",
@@ -164,7 +166,21 @@ def test_loader_data_reads_labelled_and_unlabelled_batches() -> None:
     got = evaluation_data(labelled).examples("val")
     assert torch.equal(got.x, x) and torch.equal(got.y, y)
     assert torch.equal(evaluation_data(unlabelled).examples("val").y, torch.full((10,), -1))
-    assert evaluation_data(labelled) is evaluation_data(labelled)  # read once
+
+
+def test_an_evaluator_reads_a_users_loaders_once() -> None:
+    reads = []
+
+    class Counted(L.LightningDataModule):
+        def val_dataloader(self) -> list[Tensor]:
+            reads.append("val")
+            return [torch.randn(4, 3)]
+
+    data, evaluator = Counted(), Evaluator([FullMMD()])
+    assert evaluator.data(data).examples("val") is evaluator.data(data).examples("val")
+    assert reads == ["val"]
+    Evaluator([FullMMD()]).data(data).examples("val")  # another evaluator: its own read
+    assert reads == ["val", "val"]
 
 
 def test_latent_dim_from_attribute_or_hparams() -> None:

@@ -263,6 +263,7 @@ def test_model_and_latent_dim_always_group_and_paper_metrics_come_first() -> Non
     jobs = [
         job(0, "completed", ["model=elbo", "seed=0"], train__loss=1, val__loss=1, val__mmd_full=1, zeta=0),
         job(1, "completed", ["model=elbo", "seed=1"], test__nll_is=1, test__semisup_acc_100=1, val__mi=1),
+        job(2, "completed", ["model=elbo", "seed=2"], val__kl=1, val__kl_full=1),
     ]
     assert swept_keys(jobs) == ["seed"]
     assert group_keys(jobs) == ["model", "latent_dim"]
@@ -270,8 +271,10 @@ def test_model_and_latent_dim_always_group_and_paper_metrics_come_first() -> Non
         "test/nll_is",
         "test/semisup_acc_100",
         "val/mmd_full",
+        "val/kl_full",  # the evaluator's full-set KL beside the mutual information
         "val/mi",
         "val/loss",
+        "val/kl",  # the model's term, with the other loss terms
         "train/loss",
         "zeta",
     ]

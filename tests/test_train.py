@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 import pytest
 import torch
-from helpers import check_job, job_dirs, run_train, train  # noqa: E402
+from helpers import ROOT, check_job, compose_config, job_dirs, run_train, train  # noqa: E402
 
 from infovae_lightning.models import MMDVAE
+from infovae_lightning.run.train import run as run_job
 
 
 def test_multirun_sweeps_latent_dim_and_lambda(tmp_path: Path) -> None:
@@ -155,7 +160,7 @@ def test_paper_metrics_reach_the_summary_with_their_sources(binarized_root: Path
     )
     summary = check_job(run_dir)
     metrics = summary["metrics"]
-    scalar = ["mmd_full", "logdet_cov_per_dim", "kl", "mi", "active_units"]
+    scalar = ["mmd_full", "logdet_cov_per_dim", "kl_full", "mi", "active_units"]
     for key in [f"val/{k}" for k in scalar] + [f"test/{k}" for k in scalar]:
         assert key in metrics, key
     for key in ("nll_is", "semisup_acc_100", "semisup_acc_1000", "semisup_acc_all", "class_dist_ce"):
@@ -205,3 +210,34 @@ def test_a_metric_that_cannot_run_stops_the_run_before_training(
     assert last.startswith("error: ") and message in last, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()  # refused in the pre-flight: nothing written
+
+
+def producer() -> str:
+    """The file, inside this repository, whose code called `LightningModule.log` (through `log_dict` too)."""
+    frame = sys._getframe(2)
+    while frame is not None and str(ROOT) not in frame.f_code.co_filename:
+        frame = frame.f_back
+    assert frame is not None, "a value logged by no code of this repository"
+    return str(Path(frame.f_code.co_filename).relative_to(ROOT))
+
+
+def test_every_logged_metric_key_has_one_producer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tiny fit and test with the default metrics: no key is logged by two producers (the model's terms,
+    the evaluator's metrics), so none silently replaces another's value."""
+    producers: dict[str, set[str]] = defaultdict(set)
+    log = L.LightningModule.log
+
+    def counted(self: L.LightningModule, name: str, *args: Any, **kwargs: Any) -> None:
+        producers[name].add(producer())
+        log(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(L.LightningModule, "log", counted)
+    overrides = ["data=toy", "data.toy_size=200", "trainer.max_epochs=2", "test=true", "logger=none"]
+    overrides += ["metrics.nll_is.num_samples=10", "trainer.enable_progress_bar=false"]
+    run_job(compose_config(overrides, output_dir=tmp_path))
+    assert {key: files for key, files in producers.items() if len(files) > 1} == {}
+    for stage in ("val", "test"):
+        assert producers[f"{stage}/kl"] == {"infovae_lightning/models/base.py"}  # the model's term
+        for key in ("kl_full", "mi", "mmd_full", "logdet_cov_per_dim"):
+            assert producers[f"{stage}/{key}"] == {"infovae_lightning/metrics/evaluator.py"}, key
+    assert producers["test/nll_is"] == {"infovae_lightning/metrics/evaluator.py"}

@@ -18,12 +18,14 @@ about log(2N)·c_k per missing class. Classes absent from the data (c_k = 0) con
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
 from torch import Tensor
 
 from infovae_lightning.metrics.classifier import load_classifier
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.metrics.evaluation import Evaluation, EvaluationError, Metric
 from infovae_lightning.protocols import decoded_mean, evaluation_data, latent_dim
 
 EMPTY_CLASS_COUNT = 0.5
@@ -49,10 +51,10 @@ def class_frequencies(labels: Tensor, num_classes: int) -> Tensor:
     return torch.bincount(labels.long(), minlength=num_classes).double() / labels.numel()
 
 
-class ClassDistributionCE(EvaluationCallback):
+class ClassDistributionCE(Metric):
     """Logs `class_dist_ce` (and `class_dist_empty`) for `num_samples` generated images.
 
-    Args (beyond `EvaluationCallback`): `classifier`, the path of a classifier made by `infovae-classifier`
+    Args (beyond `Metric`): `classifier`, the path of a classifier made by `infovae-classifier`
     for the run's data (loaded with `weights_only=True`; a missing or mismatched one fails at setup, before
     training). c is the class distribution of the evaluation set (its labels: on binarized MNIST set
     `eval_data=mnist`). Samples are E[x|z] for z ~ p(z), as in the sample grids: the decoder's mean image
@@ -62,9 +64,14 @@ class ClassDistributionCE(EvaluationCallback):
     name = "class_dist_ce"
 
     def __init__(
-        self, classifier: str, num_samples: int = 10000, every_n_val_epochs: int | None = None, **kwargs
+        self,
+        classifier: str,
+        num_samples: int = 10000,
+        every_n_val_epochs: int | None = None,
+        chunk_size: int = 1000,
+        **kwargs,
     ) -> None:
-        super().__init__(every_n_val_epochs=every_n_val_epochs, **kwargs)
+        super().__init__(every_n_val_epochs=every_n_val_epochs, chunk_size=chunk_size, **kwargs)
         if num_samples < 1:
             raise ValueError(f"class_dist_ce: num_samples must be >= 1, got {num_samples}")
         self.classifier_path = classifier
@@ -72,8 +79,7 @@ class ClassDistributionCE(EvaluationCallback):
         self.classifier: torch.nn.Module | None = None
         self.classifier_meta: dict = {}
 
-    def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
-        datamodule = trainer.datamodule
+    def check(self, model: L.LightningModule, datamodule: Any) -> None:
         data = getattr(datamodule, "dataset_name", None)
         if data is None:
             raise EvaluationError(

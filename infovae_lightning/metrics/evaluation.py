@@ -1,36 +1,34 @@
-"""The base of every evaluation metric: a Lightning callback that scores the model on a whole data set.
+"""What every evaluation metric is: a plain object that scores the model on a whole split, with its schedule.
 
-A metric runs every `every_n_val_epochs` validation epochs (logged as `val/<key>`, on the validation
-split) and/or at `trainer.test` (`test/<key>`, on the test split). It reads the split straight from memory,
-not through the validation loop, so that it sees every example exactly once whatever the number of
-processes (see `sharding`), and so that its own noise is fixed: each metric is a deterministic function
-of the weights, and its changes across epochs are the model's, not the estimator's.
+A `Metric` runs every `every_n_val_epochs` validation epochs (logged as `val/<key>`, on the validation
+split) and/or at `trainer.test` (`test/<key>`, on the test split); the `Evaluator` callback decides when, and
+hands it an `Evaluation`: the split, the process layout and the encoding q(z|x) of the split, built once per
+evaluation and shared by the metrics that read it. A metric reads the split straight from memory, not through
+the validation loop, so that it sees every example exactly once whatever the number of processes (see
+`sharding`), and so that its own noise is fixed: each metric is a deterministic function of the weights, and
+its changes across epochs are the model's, not the estimator's.
 
 The model and data need only what `infovae_lightning.protocols` lists (an encoder to q(z|x), a decoder, the
 latent dimension; a data module with loaders), so the metrics score a user's own LightningModule and
 DataModule as well as ours. The evaluation set is, by default, the run's own data. `eval_data` (another data
 module) replaces it, e.g. labelled MNIST for class-aware metrics of a model trained on binarized MNIST.
-Which set each number came from, and how long it took, is kept in `records` and written to `summary.json`.
 """
 
 from __future__ import annotations
 
-import time
-import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
 from infovae_lightning.data.examples import NO_LABEL, Examples
 from infovae_lightning.data.registry import dataset_names, selectable_sources
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.metrics.sharding import ChunkFn, Shards, map_chunks
-from infovae_lightning.protocols import encode, evaluation_data, is_deterministic, latent_dim
+from infovae_lightning.protocols import EvaluationData, encode, evaluation_data, is_deterministic, latent_dim
 
 SPLIT_OF_STAGE = {"val": "val", "test": "test"}
 
@@ -48,9 +46,8 @@ class Encoding:
     z: Tensor
 
 
-# The last encoding of each model, shared by the metrics of one validation/test epoch end; cleared when an
-# epoch starts (the weights only change between epochs), so it never outlives the weights it encodes.
-_ENCODINGS: weakref.WeakKeyDictionary[L.LightningModule, tuple[tuple, Encoding]] = weakref.WeakKeyDictionary()
+EncodingKey = tuple[int, str, int, int, int]
+"""What an encoding depends on besides the weights: (data module id, split, examples, chunk size, seed)."""
 
 
 def describe(datamodule: Any, split: str, n: int) -> str:
@@ -78,13 +75,18 @@ class Evaluation:
         max_examples: int | None,
         chunk_size: int,
         seed: int,
+        data: EvaluationData | None = None,
+        encodings: dict[EncodingKey, Encoding] | None = None,
     ) -> None:
+        """`data`: the examples of `datamodule` (read from it when not given); `encodings`: those already
+        built in this evaluation, shared with the other metrics (see `Evaluator`)."""
         self.trainer = trainer
         self.model = model
         self.stage = stage
         self.datamodule = datamodule
         self.split = SPLIT_OF_STAGE[stage]
-        self.data = evaluation_data(datamodule)
+        self.data = data if data is not None else evaluation_data(datamodule)
+        self.encodings = encodings if encodings is not None else {}
         examples = self.data.examples(self.split)
         if max_examples is not None and max_examples < len(examples):
             examples = examples.take(torch.arange(max_examples))
@@ -132,15 +134,12 @@ class Evaluation:
     def encoding(self) -> Encoding:
         """Every x encoded, with one z ~ q(z|x) each (noise fixed by the seed, not the process).
 
-        Metrics evaluating the same set with the same seed at the same epoch end share one encoding.
+        Metrics of one evaluation reading the same set with the same chunks and seed share one encoding.
         """
         key = (id(self.datamodule), self.split, len(self), self.chunk_size, self.seed)
-        cached = _ENCODINGS.get(self.model)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        encoding = self._encode()
-        _ENCODINGS[self.model] = (key, encoding)
-        return encoding
+        if key not in self.encodings:
+            self.encodings[key] = self._encode()
+        return self.encodings[key]
 
     def _encode(self) -> Encoding:
         d = latent_dim(self.model)
@@ -168,17 +167,6 @@ class Evaluation:
         return pool, description
 
 
-def last_validation_of_fit(trainer: L.Trainer) -> bool:
-    """Whether this validation ends training (max_epochs or max_steps reached, or a stop asked for): a
-    scheduled metric then runs whatever its period, so that every run ends with its values."""
-    if trainer.max_steps is not None and trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
-        return True
-    if trainer.should_stop:  # early stopping, max_time or a signal (see `preemption`) asked fit to end
-        return True
-    last_epoch = trainer.max_epochs is not None and trainer.current_epoch + 1 >= trainer.max_epochs > 0
-    return last_epoch and trainer.is_last_batch
-
-
 def require_labels(examples: Examples, description: str) -> Tensor:
     if bool((examples.y == NO_LABEL).any()):
         raise EvaluationError(
@@ -188,8 +176,11 @@ def require_labels(examples: Examples, description: str) -> Tensor:
     return examples.y
 
 
-class EvaluationCallback(Callback):
-    """Scores the model on a whole evaluation set, at a chosen schedule; subclasses define `evaluate`.
+class Metric:
+    """A score of the model on a whole evaluation set, at a chosen schedule; subclasses define `evaluate`.
+
+    A plain object, run by an `Evaluator` callback (which owns the schedule's bookkeeping), so that one
+    encoding of a split serves every metric of an evaluation.
 
     Args:
         every_n_val_epochs: run after every n-th validation epoch of `fit`, and after the last one (None:
@@ -199,19 +190,20 @@ class EvaluationCallback(Callback):
             `infovae_lightning.protocols`).
         max_examples: use only the first n examples of the split (None: all of them).
         chunk_size: examples per forward pass (memory is bounded by it, not by the set's size).
-        seed: fixes the metric's own noise (posterior and prior samples), independently of training.
+        seed: fixes the metric's own noise (posterior and prior samples), independently of training (None:
+            the evaluator's seed).
     """
 
     name: ClassVar[str] = "metric"
 
     def __init__(
         self,
-        every_n_val_epochs: int | None = 1,
+        every_n_val_epochs: int | None = 5,
         at_test: bool = True,
         eval_data: L.LightningDataModule | None = None,
         max_examples: int | None = None,
         chunk_size: int = 500,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         if every_n_val_epochs is not None and every_n_val_epochs < 1:
             raise ValueError(
@@ -227,94 +219,15 @@ class EvaluationCallback(Callback):
         self.max_examples = max_examples
         self.chunk_size = chunk_size
         self.seed = seed
-        self.val_runs = 0  # validation epochs seen (saved in checkpoints so a resumed run keeps the schedule)
-        self.records: dict[str, dict[str, Any]] = {}  # logged key -> where it came from, time spent
-        self.seconds: dict[str, float] = {"val": 0.0, "test": 0.0}
-        self.final_of_fit = False  # set by `final_evaluation.finish_fit` for the validate that ends a fit
 
-    # --- to implement ------------------------------------------------------------------------------------
-
-    def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
-        """Raise `EvaluationError` if the metric cannot apply to this model or data (before training)."""
+    def check(self, model: L.LightningModule, datamodule: Any) -> None:
+        """Raise `EvaluationError` if the metric cannot apply to this model or the run's data module (before
+        training)."""
 
     def evaluate(self, evaluation: Evaluation) -> dict[str, float]:
         """The metric's values on `evaluation`, keyed by the name they are logged under (without stage)."""
         raise NotImplementedError
 
-    # --- Lightning hooks ------------------------------------------------------------------------------
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if self.eval_data is not None:
-            if trainer.local_rank == 0:
-                self.eval_data.prepare_data()  # may download: once per machine, the others wait
-            trainer.strategy.barrier("infovae_eval_data")
-        elif trainer.datamodule is None:
-            raise EvaluationError(
-                f"{self.name} reads whole splits from a data module: fit with datamodule= or give eval_data"
-            )
-        self.check(trainer, pl_module)
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        if trainer.state.fn == "validate":  # a one-off `trainer.validate(...)`: always evaluate...
-            # ...unless it completes a fit: then only a scheduled metric not taken on these weights yet.
-            if not self.final_of_fit or (
-                self.every_n_val_epochs and self.evaluated_at("val") != trainer.global_step
-            ):
-                self.run(trainer, pl_module, "val")
-            return
-        self.val_runs += 1
-        if self.every_n_val_epochs and (
-            self.val_runs % self.every_n_val_epochs == 0 or last_validation_of_fit(trainer)
-        ):
-            self.run(trainer, pl_module, "val")
-
-    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        _ENCODINGS.pop(pl_module, None)
-
-    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        _ENCODINGS.pop(pl_module, None)
-
-    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.at_test:
-            self.run(trainer, pl_module, "test")
-
-    def evaluated_at(self, stage: str) -> int | None:
-        """The global step of this metric's latest values for `stage` (None: not evaluated yet)."""
-        steps = [rec["step"] for key, rec in self.records.items() if key.startswith(f"{stage}/")]
-        return max(steps) if steps else None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"val_runs": self.val_runs}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.val_runs = int(state_dict.get("val_runs", 0))
-
-    # --- running --------------------------------------------------------------------------------------
-
-    def run(self, trainer: L.Trainer, model: L.LightningModule, stage: str) -> dict[str, float]:
-        """Evaluates now, logs `{stage}/{key}` for every value, records provenance; returns the values."""
-        start = time.perf_counter()
-        datamodule = self.eval_data if self.eval_data is not None else trainer.datamodule
-        evaluation = Evaluation(
-            trainer, model, stage, datamodule, self.max_examples, self.chunk_size, self.seed
-        )
-        with torch.inference_mode():
-            values = self.evaluate(evaluation)
-        seconds = time.perf_counter() - start
-        self.seconds[stage] += seconds
-        provenance = {
-            "metric": self.name,
-            "set": evaluation.description,
-            **evaluation.notes,
-            "seconds": round(seconds, 4),
-            "step": trainer.global_step,
-        }
-        for key, value in values.items():
-            # Every rank holds the same value (see `sharding`), so syncing with max is exact.
-            model.log(f"{stage}/{key}", float(value), sync_dist=True, reduce_fx="max")
-            self.records[f"{stage}/{key}"] = provenance
-        if not values and evaluation.notes:  # a metric without numbers (pictures): where its output went
-            self.records[f"{stage}/{self.name}"] = provenance
-        return values
+    def due_in_fit(self, val_runs: int, last: bool) -> bool:
+        """Whether the `val_runs`-th validation of fit (`last`: the one ending it) evaluates this metric."""
+        return bool(self.every_n_val_epochs) and (val_runs % self.every_n_val_epochs == 0 or last)

@@ -1,6 +1,7 @@
-"""How much the model uses its latent code: `kl`, `mi` and `active_units` over the evaluation set.
+"""How much the model uses its latent code: `kl_full`, `mi` and `active_units` over the evaluation set.
 
-- `kl`: E_x KL(q(z|x) ‖ p(z)), the term the ELBO pays for encoding (analytic for Gaussian posteriors).
+- `kl_full`: E_x KL(q(z|x) ‖ p(z)), the term the ELBO pays for encoding (analytic for Gaussian posteriors),
+  over the whole set in float64; `kl` is the model's own term, averaged over the loader's batches.
 - `mi`: the mutual information I_q(x; z) under the joint q(x, z) = p_data(x) q(z|x) of the evaluation set,
   E_x E_{q(z|x)} [log q(z|x) − log q(z)], with the aggregate posterior q(z) = 1/N Σⱼ q(z|xⱼ) evaluated
   exactly over the set (Hoffman & Johnson 2016's decomposition: E KL(q(z|x)‖p) = I_q(x;z) + KL(q(z)‖p)).
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor
 
 from infovae_lightning.divergences import gaussian_kl_to_standard_normal
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
+from infovae_lightning.metrics.evaluation import Evaluation, Metric
 from infovae_lightning.metrics.sharding import Shards
 from infovae_lightning.nets.encoder import Posterior
 
@@ -71,8 +72,8 @@ def active_units(mean: Tensor, threshold: float = 0.01) -> int:
     return int((mean.double().var(dim=0) > threshold).sum().item())
 
 
-class LatentUsage(EvaluationCallback):
-    """Logs `kl`, `mi` and `active_units` (for a deterministic encoder only `active_units`: KL and the
+class LatentUsage(Metric):
+    """Logs `kl_full`, `mi` and `active_units` (for a deterministic encoder only `active_units`: KL and the
     mutual information of a point-mass posterior are infinite)."""
 
     name = "latent_usage"
@@ -86,6 +87,6 @@ class LatentUsage(EvaluationCallback):
         enc = evaluation.encoding
         values: dict[str, float] = {"active_units": active_units(enc.mean, self.threshold)}
         if enc.std is not None:
-            values["kl"] = average_kl(enc.mean, enc.std)
+            values["kl_full"] = average_kl(enc.mean, enc.std)
             values["mi"] = mutual_information(enc.mean, enc.std, enc.z, self.block_size, evaluation.shards)
         return values

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
+from infovae_lightning.metrics.evaluation import Evaluation, Metric
 
 
 def logdet_cov_per_dim(z: Tensor) -> float:
@@ -27,7 +27,7 @@ def logdet_cov_per_dim(z: Tensor) -> float:
     return logabsdet.item() / z.shape[1] if sign.item() > 0 else -math.inf
 
 
-class LogDetCovariance(EvaluationCallback):
+class LogDetCovariance(Metric):
     """Logs `logdet_cov_per_dim` of z ~ q(z|x) over the evaluation set."""
 
     name = "logdet_cov_per_dim"

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from infovae_lightning.divergences.mmd import KERNELS, MMD, squared_distances
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
+from infovae_lightning.metrics.evaluation import Evaluation, Metric
 from infovae_lightning.metrics.sharding import PRIOR_STREAM, Shards, chunk_generator
 
 
@@ -90,10 +90,10 @@ def full_mmd(
     return (s_xx - n * k0) / (n * (n - 1)) + (s_yy - m * k0) / (m * (m - 1)) - 2.0 * s_xy / (n * m)
 
 
-class FullMMD(EvaluationCallback):
+class FullMMD(Metric):
     """Logs `mmd_full`: MMD² between z ~ q(z|x) for every x of the set and as many z̃ ~ p(z).
 
-    Args (beyond `EvaluationCallback`): the kernel, estimator and bandwidth, with the same choices as
+    Args (beyond `Metric`): the kernel, estimator and bandwidth, with the same choices as
     the MMD-VAE's training loss (`infovae_lightning.divergences.MMD`); `block_size`: side of the kernel
     blocks (memory ~ 3·block_size² floats).
     """

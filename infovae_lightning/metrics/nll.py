@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.metrics.evaluation import Evaluation, EvaluationError, Metric
 from infovae_lightning.nets.encoder import Posterior
 from infovae_lightning.protocols import encode, is_deterministic
 
@@ -76,7 +77,7 @@ def importance_sampled_log_likelihood(
     return torch.logsumexp(log_w, dim=0) - math.log(num_samples)
 
 
-class ImportanceSampledNLL(EvaluationCallback):
+class ImportanceSampledNLL(Metric):
     """Logs `nll_is`, the mean over the evaluation set of −log p(x) with K = `num_samples` (≤ 5000), in nats,
     and, on discrete data, `nll_is_bpd`: the same in bits per dimension of the discrete pixels.
 
@@ -103,7 +104,7 @@ class ImportanceSampledNLL(EvaluationCallback):
         self.num_samples = num_samples
         self.max_pairs = max_pairs
 
-    def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
+    def check(self, model: L.LightningModule, datamodule: Any) -> None:
         if is_deterministic(model):
             raise EvaluationError(
                 "nll_is needs a stochastic encoder q(z|x), but this model's is deterministic "

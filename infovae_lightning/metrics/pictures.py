@@ -10,6 +10,7 @@ Images go to PNG files and to TensorBoard/W&B (see `images.log_image`); nothing 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import lightning as L
 import torch
@@ -23,7 +24,7 @@ from torch import Tensor
 from torchvision.utils import make_grid
 
 from infovae_lightning.metrics.density import gaussian_mass_within, kernel_density, mass_levels
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback
+from infovae_lightning.metrics.evaluation import Evaluation, Metric
 from infovae_lightning.metrics.images import log_image
 from infovae_lightning.metrics.sharding import PRIOR_STREAM, chunk_generator
 from infovae_lightning.protocols import decoded_mean, encode, latent_dim
@@ -34,7 +35,7 @@ PRIOR_SIGMAS = (1, 2, 3)
 DENSITY_POINTS = 2000  # points of the q(z) density estimate: smooth enough contours, under a second to draw
 
 
-class Pictures(EvaluationCallback):
+class Pictures(Metric):
     """Logs `samples`, `reconstructions` (image data) and `latent_space` (2-D latent, any data).
 
     - `samples`: E[x|z] for `num_samples` fixed z ~ p(z), `nrow` per row.
@@ -72,7 +73,7 @@ class Pictures(EvaluationCallback):
         self.nrow = nrow
         self.max_points = max_points
 
-    def check(self, trainer: L.Trainer, model: L.LightningModule) -> None:
+    def check(self, model: L.LightningModule, datamodule: Any) -> None:
         shape = model.hparams.get("input_shape")
         if shape is not None and len(shape) != 3 and latent_dim(model) != 2:
             rank_zero_info("pictures: neither image data nor a 2-D latent, so there is nothing to draw")

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from infovae_lightning.metrics.evaluation import Evaluation, EvaluationCallback, EvaluationError
+from infovae_lightning.metrics.evaluation import Evaluation, EvaluationError, Metric
 from infovae_lightning.protocols import encode, latent_dim
 
 
@@ -37,17 +37,23 @@ def budget_name(budget: int | str) -> str:
     return f"semisup_acc_{budget}"
 
 
-class SemiSupervisedAccuracy(EvaluationCallback):
+class SemiSupervisedAccuracy(Metric):
     """Logs `semisup_acc_<N>` for each label budget N in `budgets` (an int, or "all" for the whole pool).
 
     Needs labels: on unlabelled data (binarized MNIST) set `eval_data` to a labelled set (labelled MNIST
-    binarized the same way: the `eval_data=mnist` config).
+    binarized the same way: the `eval_data=mnist` config). A probe per budget: by default at test only.
     """
 
     name = "semisup_acc"
 
-    def __init__(self, budgets: list[int | str] | None = None, chunk_size: int = 1000, **kwargs) -> None:
-        super().__init__(chunk_size=chunk_size, **kwargs)
+    def __init__(
+        self,
+        budgets: list[int | str] | None = None,
+        every_n_val_epochs: int | None = None,
+        chunk_size: int = 1000,
+        **kwargs,
+    ) -> None:
+        super().__init__(every_n_val_epochs=every_n_val_epochs, chunk_size=chunk_size, **kwargs)
         budgets = list(budgets) if budgets is not None else [100, 1000, "all"]
         for budget in budgets:
             if budget != "all" and not (isinstance(budget, int) and budget >= 2):

@@ -28,6 +28,7 @@ CURVE_METRICS = (
     "val/mmd_full",
     "val/nll_is",
     "val/logdet_cov_per_dim",
+    "val/kl_full",
     "val/kl",
     "val/mi",
     "val/recon",

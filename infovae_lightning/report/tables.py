@@ -29,12 +29,13 @@ PAPER_ORDER = (
     "class_dist_ce",
     "class_dist_empty",
     "semisup_acc_",  # every budget: semisup_acc_100, semisup_acc_1000, semisup_acc_all
-    "kl",
+    "kl_full",
     "mi",
     "active_units",
     "var_qz",  # the toy problem's Var q(z), computed by the report (toy.py)
     "loss",
     "recon",
+    "kl",
     "div",
 )
 SPLIT_ORDER = ("test", "val", "toy", "train")

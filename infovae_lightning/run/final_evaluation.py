@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.metrics import Evaluator
 from infovae_lightning.run.checkpoints import LatestCheckpoint
 
 
@@ -57,15 +57,14 @@ def finish_fit(
         latest[0].best_model_path = str(latest[0].path)
     if step == 0 or not validation_enabled(trainer):
         return False
-    metrics = [cb for cb in callbacks if isinstance(cb, EvaluationCallback)]
-    stale = [cb for cb in metrics if cb.every_n_val_epochs and cb.evaluated_at("val") != step]
-    if final.validated_at == step and not stale:
+    evaluators = [cb for cb in callbacks if isinstance(cb, Evaluator)]
+    if final.validated_at == step and not any(evaluator.stale(step) for evaluator in evaluators):
         return False
-    for cb in metrics:
-        cb.final_of_fit = True  # in this validate: only the scheduled metrics not taken at this step
+    for evaluator in evaluators:
+        evaluator.final_of_fit = True  # in this validate: only the scheduled metrics not taken at this step
     try:
         trainer.validate(model, datamodule=datamodule, verbose=False)
     finally:
-        for cb in metrics:
-            cb.final_of_fit = False
+        for evaluator in evaluators:
+            evaluator.final_of_fit = False
     return True

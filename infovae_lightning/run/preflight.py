@@ -8,7 +8,6 @@ trains nothing) is checked here.
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -116,14 +115,13 @@ def load_data_early(datamodule: LightningDataModule, stage: str) -> None:
 def check_metrics(callbacks: list[Any], datamodule: LightningDataModule, model: LightningModule) -> None:
     """Each metric's own check against the model and data (a classifier file it needs, labels, a stochastic
     encoder), which Lightning would run only at `setup`."""
-    from infovae_lightning.metrics import EvaluationCallback
+    from infovae_lightning.metrics import Evaluator
 
-    preview = SimpleNamespace(datamodule=datamodule)  # what `check` reads of the Trainer before `fit`
-    for cb in callbacks:
-        if isinstance(cb, EvaluationCallback):
+    for evaluator in (cb for cb in callbacks if isinstance(cb, Evaluator)):
+        for metric in evaluator.metrics:
             try:
-                cb.check(preview, model)  # type: ignore[arg-type]
+                metric.check(model, datamodule)
             except (ValueError, OSError) as e:
                 if isinstance(e, ConfigError):
                     raise
-                raise ConfigError(f"metrics.{cb.name}: {e}") from None
+                raise ConfigError(f"metrics.{metric.name}: {e}") from None

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from infovae_lightning.errors import ConfigError, InfoVAEError, NonFiniteLossError
-from infovae_lightning.metrics import EvaluationCallback
+from infovae_lightning.metrics import Evaluator
 from infovae_lightning.run.checkpoints import (
     AtomicCheckpointIO,
     LatestCheckpoint,
@@ -46,6 +46,7 @@ from infovae_lightning.run.core import check_resume, data_shape, exit_with, read
 from infovae_lightning.run.final_evaluation import FinalValidation, finish_fit
 from infovae_lightning.run.jobs import isolated_job, place_job, wait_for_ranks
 from infovae_lightning.run.loggers import finish_runs, record_config
+from infovae_lightning.run.metric_schemas import register_metric_schemas  # noqa: F401  (registers at import)
 from infovae_lightning.run.override_check import override_error
 from infovae_lightning.run.preemption import Interrupted, Preemption
 from infovae_lightning.run.preflight import check_metrics, check_values, load_data_early
@@ -142,7 +143,9 @@ def prepare(cfg: DictConfig) -> Prepared:
     datamodule = _build("data", cfg.data)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     model = _build("model", cfg.model, _convert_="all")
-    callbacks = _build_all("callbacks", cfg.callbacks) + _build_all("metrics", cfg.get("metrics"))
+    callbacks = _build_all("callbacks", cfg.callbacks)
+    if metrics := _build_all("metrics", cfg.get("metrics")):
+        callbacks.append(Evaluator(metrics, seed=cfg.seed))
     if not cfg.trainer.get("enable_progress_bar", True):  # Lightning refuses a bar it is told not to show
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     preemption = Preemption()
@@ -188,7 +191,7 @@ def _fit(cfg: DictConfig, p: Prepared, out: Path) -> dict[str, Any]:
     metrics: dict[str, Any] = {}  # fit's, the final validation's and test's: each stage resets the trainer's
     steps: dict[str, int] = {}
     timing: dict[str, Any] = {}
-    evaluations = [cb for cb in p.callbacks if isinstance(cb, EvaluationCallback)]
+    evaluators = [cb for cb in p.callbacks if isinstance(cb, Evaluator)]
     try:
         start = time.perf_counter()
         trainer.fit(model, datamodule=datamodule, ckpt_path=p.ckpt_path)
@@ -220,9 +223,9 @@ def _fit(cfg: DictConfig, p: Prepared, out: Path) -> dict[str, Any]:
         metrics |= final_metrics(trainer)
         steps |= logged_steps(model, final_metrics(trainer), ("test",))
         if trainer.is_global_zero:
-            records = {key: rec for cb in evaluations for key, rec in cb.records.items()}
+            records = {key: rec for cb in evaluators for key, rec in cb.records.items()}
             steps |= {key: rec["step"] for key, rec in records.items() if key in metrics}
-            timing["evaluation_seconds"] = {cb.name: cb.seconds for cb in evaluations}
+            timing["evaluation_seconds"] = {name: s for cb in evaluators for name, s in cb.seconds.items()}
             extra: dict[str, Any] = {"error": error} if error else {}
             if p.preemption.signum is not None:
                 extra["signal"] = p.preemption.signal_name

@@ -19,6 +19,7 @@ import torch
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.metrics import (
     ClassDistributionCE,
+    Evaluator,
     FullMMD,
     ImportanceSampledNLL,
     LatentUsage,
@@ -60,7 +61,7 @@ def main(root: str, devices: int, out: str) -> None:
         accelerator="cpu",
         devices=devices,
         strategy="ddp" if devices > 1 else "auto",
-        callbacks=metrics,
+        callbacks=[Evaluator(metrics)],
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -68,7 +69,7 @@ def main(root: str, devices: int, out: str) -> None:
     trainer.validate(model, datamodule=data, verbose=False)
     if trainer.is_global_zero:
         # The model's own terms, over the DistributedSampler.
-        model_terms = ("val/loss", "val/recon", "val/recon_bpd", "val/div")
+        model_terms = ("val/loss", "val/recon", "val/recon_bpd", "val/kl", "val/div")
         values = {k: float(v) for k, v in trainer.callback_metrics.items() if k not in model_terms}
         values["world_size"] = trainer.world_size
         with open(out, "w") as f:
