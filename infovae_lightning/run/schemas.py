@@ -44,7 +44,7 @@ def schema_type(hint: Any) -> Any:
 
 
 def _plain_default(value: Any) -> Any:
-    """A signature default as a config value: tuples become lists, mappings dicts; an absent default: MISSING."""
+    """A signature default as a config value: tuples become lists, mappings dicts; no default: MISSING."""
     if value is inspect.Parameter.empty:
         return MISSING
     if isinstance(value, tuple | list):
@@ -114,7 +114,8 @@ def make_schema(
             else:
                 fields.append((key, kind, dataclasses.field(default=value)))
     if overrides:
-        raise TypeError(f"{name}: no argument {', '.join(sorted(overrides))} in the signatures it is made from")
+        unknown = ", ".join(sorted(overrides))
+        raise TypeError(f"{name}: no argument {unknown} in the signatures it is made from")
     schema = dataclasses.make_dataclass(name, fields)
     schema.__module__ = module
     return schema
