@@ -4,6 +4,7 @@ other edit, the presets hold only what differs from the code, and typos and wron
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -71,9 +72,7 @@ def test_a_model_schema_holds_its_bases_arguments_with_its_own_defaults() -> Non
 
 @pytest.mark.parametrize("model", ["elbo", "mmd", "stein", "aae"])
 @pytest.mark.parametrize(("override", "named"), [("model.lamm=3", "lamm"), ("model.lam=abc", "lam")])
-def test_typos_and_wrong_types_fail_naming_the_key(
-    model: str, override: str, named: str
-) -> None:
+def test_typos_and_wrong_types_fail_naming_the_key(model: str, override: str, named: str) -> None:
     with pytest.raises(CONFIG_ERRORS) as error:
         compose_config([f"model={model}", override])
     assert getattr(error.value.__cause__ or error.value, "full_key", None) == f"model.{named}"
@@ -85,6 +84,12 @@ def test_the_interpolated_defaults_follow_the_run() -> None:
     assert cfg.model.net == cfg.net and cfg.model.likelihood.name == "bernoulli"
     cifar = compose_config(["data=cifar10"]).model.likelihood
     assert (cifar.name, cifar.levels, cifar.sigma_min) == ("gaussian", 256, 0.01)
+
+
+def test_a_composed_config_pickles_for_a_launchers_worker() -> None:
+    cfg = compose_config(["model=aae", "net=pixelcnn", "data=mnist"])
+    copy = pickle.loads(pickle.dumps(cfg))  # its nodes name their generated schemas, found by import
+    assert OmegaConf.to_container(copy) == OmegaConf.to_container(cfg)
 
 
 PRESETS = sorted((ROOT / "conf" / "model").glob("*.yaml")) + sorted((ROOT / "conf" / "net").glob("*.yaml"))
