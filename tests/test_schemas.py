@@ -1,5 +1,6 @@
 """The config schemas come from the Python signatures: an argument added to a model is a config key with no
-other edit, the presets hold only what differs from the code, and typos and wrong types still fail early."""
+other edit, the presets hold only what differs from the code, and typos and wrong types still fail early.
+(Checkpoints of earlier versions: tests/test_checkpoints.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from conftest import ROOT, compose_config
+from helpers import ROOT, compose_config
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import MISSING, OmegaConf
@@ -18,7 +19,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from infovae_lightning.models import MMDVAE, InfoVAE
 from infovae_lightning.run import config
-from infovae_lightning.run.checkpoints import load_model, read_checkpoint
 from infovae_lightning.run.schemas import keyword_parameters, make_schema, schema_type
 
 CONFIG_ERRORS = (HydraException, OmegaConfBaseException)
@@ -105,16 +105,6 @@ def test_a_preset_holds_only_values_that_differ_from_the_code(path: Path) -> Non
     assert set(preset) <= set(defaults), f"{path.name}: keys not in its schema"
     restated = [key for key, value in preset.items() if defaults[key] == value]
     assert not restated, f"{path.name} restates the code's defaults of {restated}"
-
-
-def test_every_old_checkpoint_loads_with_its_saved_hyperparameters() -> None:
-    paths = sorted((ROOT / "tests" / "data" / "checkpoints").glob("*.ckpt"))
-    assert paths
-    for path in paths:
-        saved = read_checkpoint(path).hparams
-        model = load_model(path)
-        # An argument added since keeps its default; each saved one is the model's.
-        assert {key: model.hparams.get(key) for key in saved} == saved, path.name
 
 
 def test_hints_become_the_types_omegaconf_checks() -> None:
