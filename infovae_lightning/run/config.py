@@ -162,10 +162,12 @@ def model_schema(cls: type, name: str, likelihood: type) -> type:
 
 
 def net_schema(net: str, parts: list[tuple[Any, str]], name: str) -> type:
+    """A `net` spec's keys: its `name` and the arguments of its networks (`parts`, as in `NETS`)."""
     return make_schema(name, parts, exclude=NET_SHAPES, fixed={"name": net}, module=__name__)
 
 
 def data_schema() -> type:
+    """`data` (and `eval_data`): the arguments of `InfoVAEDataModule`."""
     return make_schema(
         "DataConf",
         [(InfoVAEDataModule, "")],
