@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from infovae_lightning import config
+from infovae_lightning.run import config
 
 ROOT = Path(__file__).resolve().parents[1]
 

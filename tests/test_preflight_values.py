@@ -18,8 +18,8 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from infovae_lightning import config as schemas
 from infovae_lightning.errors import InfoVAEError
+from infovae_lightning.run import config as schemas
 from infovae_lightning.run.override_check import override_error
 from infovae_lightning.run.train import CONFIG_DIR, run
 

@@ -1,9 +1,12 @@
 """Typed schemas for the Hydra configs in `conf/`, and the resolvers they use.
 
-Each config group file extends one of these dataclasses (its defaults list names `/schema/<group>/<x>`), so a
-misspelled key or a value of the wrong type fails when the config is composed, before any work. The
-shared model keys default to interpolations of the top-level keys (`latent_dim`, `net`, `data`), so
-`latent_dim=2,5,10 -m` sweeps every model without repeating them in each preset.
+The schemas of the models, networks, likelihood and data are generated from the signatures of the classes
+they build (`run.schemas`): the code holds each default once, and a keyword argument added to a model's
+`__init__` is a config key with no other edit. Each config group file extends one of them (its defaults list
+names `/schema/<group>/<x>`), so a misspelled key or a value of the wrong type fails when the config is
+composed, before any work. The shared model keys default to interpolations of the top-level keys
+(`latent_dim`, `net`, `data`: the table `FROM_THE_RUN`), so `latent_dim=2,5,10 -m` sweeps every model without
+repeating them in each preset.
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from infovae_lightning.data import (
     learns_sigma,
     natural_likelihood,
 )
+from infovae_lightning.data.datamodule import InfoVAEDataModule
+from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
+from infovae_lightning.nets import MLP, ConvEncoder, PixelCNNDecoder, build_likelihood
 from infovae_lightning.nets.likelihoods import default_sigma_min
-from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS
 from infovae_lightning.run.loggers import job_name, sweep_group
+from infovae_lightning.run.schemas import import_path, make_schema
 
 REPO = Path(__file__).resolve().parents[2]  # a source checkout: conf/ and sweeps/ at its top level
 PACKAGED_CONF = Path(__file__).resolve().parents[1] / "conf"  # a built wheel: conf/ with sweeps/ inside
@@ -92,119 +98,82 @@ def register_resolvers() -> None:
             OmegaConf.register_new_resolver(name, fn)
 
 
-# --- networks (group `net`) -------------------------------------------------------------------------------
+# --- schemas generated from the signatures --------------------------------------------------------------
+
+# Keys whose defaults are not the code's but follow the run's top-level keys and its data set (through the
+# resolvers above), so that `latent_dim=2,5,10 -m` or `data=cifar10` reaches every model without repeating
+# them in each preset. The one place where generated schemas differ from the signatures they come from.
+FROM_THE_RUN: dict[str, dict[str, Any]] = {
+    "model": {
+        "latent_dim": II("latent_dim"),
+        "input_shape": II("infovae.input_shape:${data.name}"),
+        "net": II("net"),
+    },
+    "model.likelihood": {
+        # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn)
+        "name": "${infovae.likelihood:${data.name},${data.binarize},${net.name}}",
+        "sigma": II("infovae.sigma:${data.name}"),  # images: the authors' sigma^2 = 1/2
+        "learn_sigma": II("infovae.learn_sigma:${data.name}"),
+        "levels": II("infovae.levels:${data.name}"),  # 256 on 8-bit data (dequantized)
+        "sigma_min": II("infovae.sigma_min:${.levels}"),  # 0.01 on 8-bit data
+    },
+    "data": {"root": II("paths.data_dir"), "seed": II("seed")},
+}
+
+# The model presets: config-store name (`/schema/model/<name>`), class, and the schema's name in messages.
+MODELS: list[tuple[str, type, str]] = [
+    ("elbo", ELBOVAE, "ELBOConf"),
+    ("mmd", MMDVAE, "MMDConf"),
+    ("stein", SteinVAE, "SteinConf"),
+    ("aae", AdversarialAE, "AAEConf"),
+]
+# The network specs (`/schema/net/<name>`): the networks whose arguments they hold, with a key prefix
+# (net=pixelcnn: a conv encoder and a PixelCNN decoder, whose arguments are `pixel_*`).
+NETS: list[tuple[str, list[tuple[Any, str]], str]] = [
+    ("mlp", [(MLP, "")], "MLPNetConf"),
+    ("conv", [(ConvEncoder, "")], "ConvNetConf"),
+    ("pixelcnn", [(ConvEncoder, ""), (PixelCNNDecoder, "pixel_")], "PixelCNNNetConf"),
+]
+NET_SHAPES = ("in_shape", "out_shape", "input_shape", "latent_dim", "likelihood")  # passed by the builders
 
 
-@dataclass
-class MLPNetConf:
-    name: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [200, 200, 200])
+def likelihood_schema() -> type:
+    """`model.likelihood`: the keyword arguments of `nets.build_likelihood`."""
+    return make_schema(
+        "LikelihoodConf",
+        [(build_likelihood, "")],
+        exclude=["input_shape"],
+        overrides=FROM_THE_RUN["model.likelihood"],
+        module=__name__,
+    )
 
 
-@dataclass
-class ConvNetConf:
-    name: str = "conv"
-    channels: list[int] = field(default_factory=lambda: [64, 128])
-    fc: int = 1024
+def model_schema(cls: type, name: str, likelihood: type) -> type:
+    """A model's keys: its `__init__`'s arguments and those of the bases it passes `**kwargs` to, with
+    `likelihood` (a schema) for its likelihood."""
+    return make_schema(
+        name,
+        [(cls, "")],
+        fixed={"_target_": import_path(cls)},
+        overrides={**FROM_THE_RUN["model"], "likelihood": likelihood},
+        module=__name__,
+    )
 
 
-@dataclass
-class PixelCNNNetConf:
-    name: str = "pixelcnn"
-    channels: list[int] = field(default_factory=lambda: [64, 128])  # the conv encoder's
-    fc: int = 1024
-    pixel_layers: int = 5  # the decoder: gated layers, feature maps, kernel size
-    pixel_channels: int = 16
-    pixel_kernel: int = 5
+def net_schema(net: str, parts: list[tuple[Any, str]], name: str) -> type:
+    """A `net` spec's keys: its `name` and the arguments of its networks (`parts`, as in `NETS`)."""
+    return make_schema(name, parts, exclude=NET_SHAPES, fixed={"name": net}, module=__name__)
 
 
-# --- models (group `model`) -------------------------------------------------------------------------------
-
-
-@dataclass
-class LikelihoodConf:
-    # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn): derived from the
-    # data set and net unless overridden.
-    name: str = "${infovae.likelihood:${data.name},${data.binarize},${net.name}}"
-    # gaussian only: fixed σ, or the initial value when learn_sigma; images: the authors' σ² = ½
-    sigma: float = II("infovae.sigma:${data.name}")
-    learn_sigma: bool = II("infovae.learn_sigma:${data.name}")  # gaussian only: learn a σ per pixel
-    levels: int | None = II("infovae.levels:${data.name}")  # gaussian only: 256 on 8-bit data (dequantized)
-    # gaussian only: the floor of a learned σ, 0.01 on 8-bit data (saved with the model)
-    sigma_min: float = II("infovae.sigma_min:${.levels}")
-    components: int = DEFAULT_COMPONENTS  # logistic_mixture only: logistics per pixel
-
-
-@dataclass
-class ModelConf:
-    _target_: str = MISSING
-    latent_dim: int = II("latent_dim")
-    input_shape: list[int] = II("infovae.input_shape:${data.name}")
-    alpha: float = 0.0
-    lam: float = 1.0
-    lam_warmup_steps: int = 0  # warm λ up from 1 over this many steps (an optimisation aid; 0: off)
-    net: Any = II("net")
-    likelihood: LikelihoodConf = field(default_factory=LikelihoodConf)
-    std_floor: float = 1e-3
-    deterministic: bool = False
-    lr: float = 1e-3
-    init_from: str | None = None  # fine-tune: start from this checkpoint's weights, with a fresh optimizer
-    freeze: str | None = None  # encoder | decoder: keep that network fixed
-    compile: bool = False  # torch.compile the loss computation (networks, likelihood, divergence)
-
-
-@dataclass
-class ELBOConf(ModelConf):
-    _target_: str = "infovae_lightning.models.ELBOVAE"
-
-
-@dataclass
-class MMDConf(ModelConf):
-    _target_: str = "infovae_lightning.models.MMDVAE"
-    alpha: float = 1.0
-    lam: float = 1000.0
-    kernel: str = "gaussian"
-    estimator: str = "biased"
-    bandwidth: float | None = None
-    distance: str = "matmul"
-    prior_samples: int | None = None
-
-
-@dataclass
-class SteinConf(ModelConf):
-    _target_: str = "infovae_lightning.models.SteinVAE"
-    lam: float = 1000.0
-    bandwidth: float | None = None
-
-
-@dataclass
-class AAEConf(ModelConf):
-    _target_: str = "infovae_lightning.models.AdversarialAE"
-    alpha: float = 1.0
-    disc_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    disc_lr: float = 1e-4
-    disc_steps: int = 1
-
-
-# --- data (group `data`) ----------------------------------------------------------------------------------
-
-
-@dataclass
-class DataConf:
-    _target_: str = "infovae_lightning.data.InfoVAEDataModule"
-    name: str = MISSING
-    root: str = II("paths.data_dir")
-    batch_size: int = 100
-    num_workers: int = 0
-    binarize: str = "none"
-    train_size: int | None = None
-    val_size: int | None = None
-    test_size: int | None = None
-    source: str = "train"  # mnist/fashion_mnist/cifar10: the official file split into train/val/test
-    download: bool = True
-    seed: int = II("seed")
-    toy_size: int = 10000
-    on_device: bool = True  # on a GPU: hold each split there and index batches there (num_workers=0)
+def data_schema() -> type:
+    """`data` (and `eval_data`): the arguments of `InfoVAEDataModule`."""
+    return make_schema(
+        "DataConf",
+        [(InfoVAEDataModule, "")],
+        fixed={"_target_": import_path(InfoVAEDataModule)},
+        overrides=FROM_THE_RUN["data"],
+        module=__name__,
+    )
 
 
 # --- the whole run ----------------------------------------------------------------------------------------
@@ -237,21 +206,37 @@ class TrainConf:
     eval_data: Any = None  # a labelled data set for class-aware metrics, when `data` has none
 
 
+def register_model(name: str, cls: type, schema_name: str | None = None) -> type:
+    """Stores the schema of model class `cls` as `/schema/model/<name>` (a preset YAML extends it) and
+    returns it."""
+    schema = model_schema(cls, schema_name or f"{cls.__name__}Conf", SCHEMAS["LikelihoodConf"])
+    ConfigStore.instance().store(group="schema/model", name=name, node=schema)
+    _keep(schema)
+    return schema
+
+
+def _keep(schema: type) -> None:
+    """Makes `schema` a module attribute, where its `__module__` says it is: a composed config refers to its
+    schema by name (a launcher that pickles the config for a worker imports it there)."""
+    SCHEMAS[schema.__name__] = schema
+    globals()[schema.__name__] = schema
+
+
 def register_schemas() -> None:
+    """Generates every schema from the current signatures and stores it (in `SCHEMAS` too, by name)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConf)
-    for group, name, node in [
-        ("schema/net", "mlp", MLPNetConf),
-        ("schema/net", "conv", ConvNetConf),
-        ("schema/net", "pixelcnn", PixelCNNNetConf),
-        ("schema/model", "elbo", ELBOConf),
-        ("schema/model", "mmd", MMDConf),
-        ("schema/model", "stein", SteinConf),
-        ("schema/model", "aae", AAEConf),
-        ("schema/data", "data", DataConf),
-    ]:
-        cs.store(group=group, name=name, node=node)
+    _keep(likelihood_schema())
+    for net, parts, name in NETS:
+        _keep(schema := net_schema(net, parts, name))
+        cs.store(group="schema/net", name=net, node=schema)
+    for preset, cls, name in MODELS:
+        register_model(preset, cls, name)
+    _keep(schema := data_schema())
+    cs.store(group="schema/data", name="data", node=schema)
 
 
 register_resolvers()
+# The generated schemas by name (also module attributes: MMDConf, MLPNetConf, LikelihoodConf, DataConf, ...).
+SCHEMAS: dict[str, type] = {}
 register_schemas()
