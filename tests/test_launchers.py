@@ -33,6 +33,7 @@ def test_joblib_runs_jobs_side_by_side(tmp_path: Path) -> None:
     assert targets == ["infovae_lightning.models.ELBOVAE", "infovae_lightning.models.MMDVAE"]
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_joblib_refuses_ddp(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_train(

@@ -193,17 +193,24 @@ def test_a_bad_value_is_refused_before_anything_is_written(key: str, value: obje
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["trainer.max_steps=0"], "error: trainer.max_steps must be an integer >= 1 (or -1), got 0"),
+        pytest.param(
+            ["trainer.max_steps=0"],
+            "error: trainer.max_steps must be an integer >= 1 (or -1), got 0",
+            marks=pytest.mark.slow,
+        ),
         (["latent_dim=abc"], "error: latent_dim: Value 'abc' of type 'str' could not be converted"),
-        (["model.lamm=3"], "error: model.lamm: Key 'lamm' not in 'MMDConf'"),
+        pytest.param(
+            ["model.lamm=3"], "error: model.lamm: Key 'lamm' not in 'MMDConf'", marks=pytest.mark.slow
+        ),
         (
             ["data=toy", "data.train_size=20000"],
             "error: data: train_size=20000 exceeds the 10000 examples available",
         ),
-        (["model.std_floor=-1"], "error: model: std_floor must be >= 0"),
-        (
+        pytest.param(["model.std_floor=-1"], "error: model: std_floor must be >= 0", marks=pytest.mark.slow),
+        pytest.param(
             ["trainer.devices=4096", "trainer.accelerator=cpu"],
             "error: trainer.devices=4096, but this machine has",
+            marks=pytest.mark.slow,
         ),
     ],
 )

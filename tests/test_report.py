@@ -217,6 +217,7 @@ def test_pictures_are_copied_into_the_report_folder(sweep: Path, tmp_path: Path)
     assert "## Samples" in md and "![val_samples](pictures/job2_val_samples.png)" in md
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_report_of_a_directory_without_jobs_is_one_error_line(tmp_path: Path) -> None:
     proc = report(str(tmp_path))
     assert proc.returncode == 1

@@ -105,6 +105,7 @@ def test_bad_input_is_one_clear_error_before_any_download_or_output(
     assert list(empty.iterdir()) == []  # nothing downloaded
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_bad_input_from_the_command_line_leaves_no_run_directory(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = run_train("latent_dim=0", f"hydra.run.dir={run_dir}")

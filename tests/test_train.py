@@ -79,6 +79,7 @@ def test_each_model_trains_on_binarized_mnist(binarized_root: Path, tmp_path: Pa
             assert "val/div" in summary["metrics"]
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_single_run_writes_into_hydra_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     train(
@@ -100,6 +101,7 @@ def test_bad_override_fails_before_any_output(tmp_path: Path) -> None:
     assert not run_dir.exists()
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_missing_data_ends_with_one_clear_line(tmp_path: Path) -> None:
     proc = run_train(
         "data=binarized_mnist",
@@ -114,6 +116,7 @@ def test_missing_data_ends_with_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
 def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
@@ -191,7 +194,11 @@ def test_paper_metrics_reach_the_summary_with_their_sources(binarized_root: Path
     ("overrides", "message"),
     [
         (["metrics=[class_dist]", "data=mnist", "paths.classifier_dir=/nowhere"], "infovae-classifier"),
-        (["metrics=[nll_is]", "data=mnist", "model=aae", "model.deterministic=true"], "deterministic"),
+        pytest.param(
+            ["metrics=[nll_is]", "data=mnist", "model=aae", "model.deterministic=true"],
+            "deterministic",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_a_metric_that_cannot_run_stops_the_run_before_training(

@@ -26,22 +26,15 @@ FREEZABLE = ("encoder", "decoder")
 
 
 def compile_options(device_type: str) -> dict[str, Any]:
-    """`torch.compile`'s arguments for the loss computation on `device_type`.
-
-    On CUDA, Inductor's layout optimization (convolutions in channels-last) is off: with it, the conv net's
-    compiled backward at batch 500 (float32) failed at its first step, Inductor expecting a channels-last
-    gradient from `convolution_backward` where cuDNN returned a contiguous one (`assert_size_stride`;
-    measured with torch 2.11 on an H100, and passing with the option off). Such stride mispredictions of
-    `convolution_backward` are still being reported upstream (pytorch/pytorch#171622, #197514). For the MLP
-    the option changes nothing; on a CPU the layout optimization is kept (it compiles and runs right there).
+    """`torch.compile`'s arguments for the loss computation on `device_type`: on CUDA, Inductor's layout
+    optimization off (with it, the conv net's compiled backward failed a stride check; docs/benchmarks.md).
     """
     return {"options": {"layout_optimization": False}} if device_type == "cuda" else {}
 
 
 def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam, fused (one kernel for all parameters) on a CPU or CUDA device. On a CPU torch's default Adam
-    loops over the parameters op by op: 0.9-1.0 ms an update for the MLP against 0.2-0.5 ms fused, 8-16% of
-    its step at batch 100 (`bench/adam.py`, docs/benchmarks.md). The same update, rounded differently."""
+    """Adam, fused (one kernel for all parameters) on a CPU or CUDA device: torch's default loops over the
+    parameters, a large share of a small model's step (bench/adam.py, docs/benchmarks.md)."""
     return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
