@@ -59,7 +59,9 @@ def schema(cls: type) -> type:
         else:
             value = dataclasses.field(default=default)
         fields.append((name, config_type(annotation), value))
-    return dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
+    node = dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
+    node.__module__ = __name__
+    return node
 
 
 def metric_classes() -> list[type[Metric]]:
@@ -73,7 +75,9 @@ def metric_classes() -> list[type[Metric]]:
 def register_metric_schemas() -> None:
     cs = ConfigStore.instance()
     for cls in metric_classes():
-        cs.store(group="schema/metrics", name=cls.__name__, node=schema(cls))
+        node = schema(cls)
+        globals()[node.__name__] = node  # composed configs name their schema: pickled for launchers' workers
+        cs.store(group="schema/metrics", name=cls.__name__, node=node)
 
 
 register_metric_schemas()
