@@ -40,6 +40,8 @@ def arguments(cls: type) -> dict[str, tuple[Any, Any]]:
 
 def config_type(annotation: Any) -> Any:
     """`annotation` where OmegaConf can check values of it, else `Any` (e.g. a data module)."""
+    if "|" in str(annotation) or "Union" in str(annotation):  # a union node would reach the metric as a node
+        return Any
     probe = dataclasses.make_dataclass("Probe", [("value", annotation, MISSING)])
     try:
         OmegaConf.structured(probe)
