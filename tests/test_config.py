@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from infovae_lightning.metrics import Metric
-from infovae_lightning.run.metric_schemas import arguments
+from infovae_lightning.run.schemas import keyword_parameters
 from infovae_lightning.run.train import CONFIG_DIR, _build_all
 
 MODELS = ["elbo", "beta", "mmd", "stein", "aae"]
@@ -167,7 +167,7 @@ def test_metric_keys_and_defaults_are_the_arguments_of_their_classes(tmp_path) -
         raw = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "metrics" / f"{name}.yaml"))
         given = raw.get(name, {})
         expected = {"_target_": f"infovae_lightning.metrics.{METRIC_CLASSES[name]}"}
-        for key, (_, default) in arguments(type(instantiate(node))).items():
+        for key, (_, default) in keyword_parameters(type(instantiate(node))).items():
             if key not in given:
                 expected[key] = default
             else:
@@ -220,3 +220,9 @@ def test_experiment_mmd_tutorial_is_the_authors_setting(tmp_path) -> None:
         False,
     )
     assert (cfg.trainer.max_steps, set(cfg.metrics)) == (10_000, {"latent_usage", "class_dist", "pictures"})
+
+
+def test_a_metric_argument_of_union_type_reaches_the_metric_as_plain_values(tmp_path) -> None:
+    """`budgets: list[int | str]`: `[100, all]` from a config is the int 100 and the string "all"."""
+    cfg = compose_config(["metrics=[semisup]", "metrics.semisup.budgets=[100,all]"], tmp_path)
+    assert instantiate(cfg.metrics.semisup).budgets == [100, "all"]
