@@ -11,8 +11,9 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from helpers import ROOT, check_job, compose_config, job_dirs, run_train, train  # noqa: E402
+from helpers import check_job, compose_config, job_dirs, run_train, train  # noqa: E402
 
+import infovae_lightning
 from infovae_lightning.models import MMDVAE
 from infovae_lightning.run.train import run as run_job
 
@@ -220,12 +221,16 @@ def test_a_metric_that_cannot_run_stops_the_run_before_training(
 
 
 def producer() -> str:
-    """The file, inside this repository, whose code called `LightningModule.log` (through `log_dict` too)."""
+    """The file of this package whose code called `LightningModule.log` (through `log_dict` too).
+
+    Matched on the package's own directory, not the checkout's: CI's `.venv` (Lightning's `log_dict`) is
+    inside the checkout too."""
+    package = Path(infovae_lightning.__file__).resolve().parent
     frame = sys._getframe(2)
-    while frame is not None and str(ROOT) not in frame.f_code.co_filename:
+    while frame is not None and not Path(frame.f_code.co_filename).resolve().is_relative_to(package):
         frame = frame.f_back
-    assert frame is not None, "a value logged by no code of this repository"
-    return str(Path(frame.f_code.co_filename).relative_to(ROOT))
+    assert frame is not None, "a value logged by no code of this package"
+    return str(Path(frame.f_code.co_filename).resolve().relative_to(package.parent))
 
 
 def test_every_logged_metric_key_has_one_producer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
