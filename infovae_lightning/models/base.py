@@ -32,10 +32,16 @@ def compile_options(device_type: str) -> dict[str, Any]:
     return {"options": {"layout_optimization": False}} if device_type == "cuda" else {}
 
 
-def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
+def adam(params: Any, lr: float, device: torch.device, weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam, fused (one kernel for all parameters) on a CPU or CUDA device: torch's default loops over the
-    parameters, a large share of a small model's step (bench/adam.py, docs/benchmarks.md)."""
-    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
+    parameters, a large share of a small model's step (bench/adam.py, docs/benchmarks.md).
+
+    With `weight_decay` > 0, AdamW: the decay is decoupled from Adam's per-parameter scale (Loshchilov &
+    Hutter), so it shrinks every weight alike instead of mostly the rarely-updated ones."""
+    fused = device.type in ("cpu", "cuda")
+    if weight_decay > 0:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
+    return torch.optim.Adam(params, lr=lr, fused=fused)
 
 
 def reaches_loggers(trainer: L.Trainer, optimizer_steps_per_batch: int = 1) -> bool:
@@ -112,6 +118,8 @@ class InfoVAE(L.LightningModule):
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.
+        weight_decay: decoupled weight decay (AdamW) of the encoder and decoder; 0 is plain Adam. A
+            regulariser for small training sets (docs/likelihoods.md).
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
@@ -135,6 +143,7 @@ class InfoVAE(L.LightningModule):
         std_floor: float = 1e-3,
         deterministic: bool = False,
         lr: float = 1e-3,
+        weight_decay: float = 0.0,
         init_from: str | None = None,
         freeze: str | None = None,
         compile: bool = False,
@@ -144,6 +153,8 @@ class InfoVAE(L.LightningModule):
             raise ValueError(f"latent_dim must be > 0, got {latent_dim}")
         if lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         if freeze is not None and freeze not in FREEZABLE:
             raise ValueError(f"freeze must be one of {', '.join(FREEZABLE)} (or null), got {freeze!r}")
         net, likelihood = _plain(net), _plain(likelihood)  # copies: the defaults are shared
@@ -324,7 +335,7 @@ class InfoVAE(L.LightningModule):
         return [p for p in params if p.requires_grad]
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self.trainable_parameters(), self.hparams.lr, self.device)
+        return adam(self.trainable_parameters(), self.hparams.lr, self.device, self.hparams.weight_decay)
 
     # --- checkpoints -----------------------------------------------------------------------------------
 
