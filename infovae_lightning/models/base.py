@@ -32,6 +32,32 @@ def compile_options(device_type: str) -> dict[str, Any]:
     return {"options": {"layout_optimization": False}} if device_type == "cuda" else {}
 
 
+# The layers whose weights `weight_decay` shrinks.
+DECAYED_LAYERS = (
+    torch.nn.Linear,
+    torch.nn.Conv1d,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+    torch.nn.ConvTranspose1d,
+    torch.nn.ConvTranspose2d,
+    torch.nn.ConvTranspose3d,
+)
+
+
+def decay_groups(modules: Sequence[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
+    """The trainable parameters of `modules` as optimizer groups: the weights of linear and conv layers
+    with `weight_decay`, the rest (biases, a likelihood's log σ) without: decay would pull log σ to 0,
+    σ towards 1, and biases are not what overfits."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    layers = [layer for m in modules for layer in m.modules() if isinstance(layer, DECAYED_LAYERS)]
+    decayed = {id(layer.weight) for layer in layers}
+    groups = [
+        {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
 def adam(params: Any, lr: float, device: torch.device, weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam, fused (one kernel for all parameters) on a CPU or CUDA device: torch's default loops over the
     parameters, a large share of a small model's step (bench/adam.py, docs/benchmarks.md).
@@ -118,8 +144,8 @@ class InfoVAE(L.LightningModule):
         std_floor: lower bound on the encoder's standard deviation.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.
-        weight_decay: decoupled weight decay (AdamW) of the encoder and decoder; 0 is plain Adam. A
-            regulariser for small training sets (docs/likelihoods.md).
+        weight_decay: decoupled weight decay (AdamW) of the encoder's and decoder's linear and conv weights;
+            0 is plain Adam. A regulariser for small training sets (docs/likelihoods.md).
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
@@ -329,10 +355,9 @@ class InfoVAE(L.LightningModule):
         var = q.std.square() if q.std is not None else torch.zeros_like(q.mean)  # a point mass: 0
         return {"mean": q.mean, "var": var, "label": y}
 
-    def trainable_parameters(self) -> list[torch.nn.Parameter]:
-        """The encoder's and decoder's parameters, less the frozen ones."""
-        params = list(self.encoder.parameters()) + list(self.decoder.parameters())
-        return [p for p in params if p.requires_grad]
+    def trainable_parameters(self) -> list[dict[str, Any]]:
+        """The encoder's and decoder's parameters, less the frozen ones, in `decay_groups`."""
+        return decay_groups([self.encoder, self.decoder], self.hparams.weight_decay)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return adam(self.trainable_parameters(), self.hparams.lr, self.device, self.hparams.weight_decay)
