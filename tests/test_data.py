@@ -418,7 +418,12 @@ def test_batch_transform_pickles_without_its_generator() -> None:
     transform = BatchTransform(dynamic=True, seed=1)
     transform((torch.full((2, 3), 0.5), torch.zeros(2)))
     clone = pickle.loads(pickle.dumps(transform))
-    assert clone._generator is None and clone.seed == 1
+    assert clone.seed == 1
+    # The clone draws the epoch's stream from its start, like a transform that never ran: the generator that
+    # had drawn was not pickled (a worker process seeds its own).
+    fresh = BatchTransform(dynamic=True, seed=1)
+    assert torch.equal(clone.generator().get_state(), fresh.generator().get_state())
+    assert not torch.equal(transform.generator().get_state(), fresh.generator().get_state())
     x, y = clone([(torch.ones(3), torch.tensor(0)), (torch.zeros(3), torch.tensor(1))])  # single items too
     assert torch.equal(x, torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])) and y.tolist() == [0, 1]
 

@@ -3,6 +3,7 @@ producer per key, and 1 process = 2 DDP processes."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -79,9 +80,8 @@ def test_metrics_follow_their_schedule_and_log_every_key(tmp_path: Path, mnist: 
     assert pool.startswith("mnist (test file) train split, 8500")
 
     # CSV has a column per metric, with values only at the epochs the schedule ran.
-    lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
-    header = lines[0].split(",")
-    rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
+    with (tmp_path / "csv" / "metrics.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
     mmd_values = [r["val/mmd_full"] for r in rows if r.get("val/mmd_full")]
     assert len(mmd_values) == 3
     assert len(set(mmd_values)) == 3  # re-encoded at every epoch (the shared encoding is not stale)

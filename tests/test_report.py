@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -18,7 +19,10 @@ import numpy as np
 import pytest
 from helpers import ROOT, run_train
 
+from infovae_lightning.report.build import Report, build_report, rebuild_report
 from infovae_lightning.report.collect import Job, read_history
+from infovae_lightning.report.figures import curve_file
+from infovae_lightning.report.markdown import group_tables, jobs_table, toy_grid
 from infovae_lightning.report.tables import (
     Stat,
     group_jobs,
@@ -79,13 +83,23 @@ def summary(sweep: Path, job: int) -> dict:
     return json.loads((sweep / str(job) / "summary.json").read_text())
 
 
-def test_report_writes_markdown_csv_and_figures(sweep: Path) -> None:
+@pytest.fixture(scope="module")
+def built(sweep: Path, tmp_path_factory) -> Report:
+    """The sweep's report as `build_report` returns it (its data structures, not report.md's text)."""
+    return build_report(sweep, tmp_path_factory.mktemp("built"), toy_samples=200)
+
+
+def test_report_writes_markdown_csv_and_figures(sweep: Path, built: Report) -> None:
     out = sweep / "report"
-    for name in ["report.md", "report.csv", "groups.csv", "curve_val_loss.png", "curve_val_mmd_full.png"]:
+    for name in ["report.md", "report.csv", "groups.csv", "report.json", "curves.csv"]:
         assert (out / name).stat().st_size > 0, name
-    md = (out / "report.md").read_text()
+    assert {"val/loss", "val/mmd_full", "val/logdet_cov_per_dim", "train/loss"} <= set(built.curves)
+    for metric, path in built.curves.items():
+        assert path == built.out / curve_file(metric) and path.stat().st_size > 10_000, metric
+        assert (out / path.name).stat().st_size > 10_000, metric  # the command line's report has them too
+    md = (out / "report.md").read_text()  # the Markdown renders, with its links
+    assert md.startswith("# Sweep report: ") and "## Curves" in md
     assert "![val/loss](curve_val_loss.png)" in md
-    assert "![val/mmd_full](curve_val_mmd_full.png)" in md
 
 
 def test_csv_has_one_row_per_job_with_status_and_final_metrics(sweep: Path) -> None:
@@ -109,48 +123,74 @@ def test_csv_has_one_row_per_job_with_status_and_final_metrics(sweep: Path) -> N
             assert float(row[metric]) == value, (row["job"], metric)
 
 
-def test_grouped_table_has_mean_and_std_over_seeds(sweep: Path) -> None:
-    md = (sweep / "report" / "report.md").read_text()
+def test_grouped_table_has_mean_and_std_over_seeds(sweep: Path, built: Report) -> None:
     # Job 4 overrides model.lam, so λ is a swept key; the other jobs take theirs from the resolved config.
-    assert "## Results by model, latent_dim, model.lam" in md
-    mmd_rows = [line for line in md.splitlines() if line.startswith("| mmd | 1 | 1000.0 | 0, 1 | 2/2 |")]
-    assert len(mmd_rows) >= 2  # one row in each split's table (val, toy, train)
+    assert built.keys == ["model", "latent_dim", "model.lam"]
+    assert [g.values for g in built.groups] == [
+        ("elbo", "1", "1.0"),
+        ("mmd", "1", "1000.0"),
+        ("mmd", "1", "-1"),
+    ]
+    tables = group_tables(built)
+    assert {"val", "toy", "train"} <= set(tables)
+    for header, rows in tables.values():  # one row per group in each split's table, seeds and completed
+        table = [dict(zip(header, row, strict=True)) for row in rows]
+        assert [(r["model"], r["model.lam"], r["seeds"], r["completed"]) for r in table] == [
+            ("elbo", "1.0", "0, 1", "1/2"),
+            ("mmd", "1000.0", "0, 1", "2/2"),
+            ("mmd", "-1", "0", "0/1"),  # the failed job's seed, from its composed config
+        ]
+    val_header, val_rows = tables["val"]
+    val = {row[1 + 1]: dict(zip(val_header, row, strict=True)) for row in val_rows}  # by λ
     with (sweep / "report" / "groups.csv").open() as f:
         grouped = {(r["model"], r["model.lam"], r["metric"]): r for r in csv.DictReader(f)}
+    mmd = built.groups[1]
     for metric in ("val/mmd_full", "val/loss", "val/logdet_cov_per_dim"):
         values = [summary(sweep, job)["metrics"][metric] for job in (2, 3)]
         mean, std = statistics.fmean(values), statistics.stdev(values)
-        assert f"{mean:.4g} ± {std:.4g} (n=2)" in md, metric
+        stat = mmd.stat(metric)
+        assert stat is not None and stat.n == 2
+        assert stat.mean == pytest.approx(mean, rel=1e-12) and stat.std == pytest.approx(std, rel=1e-12)
+        assert val["1000.0"][metric] == str(stat)  # the table shows the group's Stat
         row = grouped[("mmd", "1000.0", metric)]
         assert float(row["mean"]) == pytest.approx(mean, rel=1e-12)
         assert float(row["std"]) == pytest.approx(std, rel=1e-12)
         assert row["n"] == "2" and row["jobs"] == "2" and row["completed"] == "2"
     # The ELBO group has one completed job of two: its value, n=1, no std.
     elbo = summary(sweep, 0)["metrics"]["val/mmd_full"]
-    assert f"| elbo | 1 | 1.0 | 0, 1 | 1/2 | {elbo:.4g} (n=1) |" in md
+    assert built.groups[0].stat("val/mmd_full") == Stat(elbo, None, 1)
+    assert val["1.0"]["val/mmd_full"] == str(Stat(elbo, None, 1))
+    assert val["-1"]["val/mmd_full"] == "—"  # the failed job's group has no value
     assert grouped[("elbo", "1.0", "val/mmd_full")]["std"] == ""
 
 
-def test_missing_and_failed_jobs_are_listed(sweep: Path) -> None:
-    md = (sweep / "report" / "report.md").read_text()
-    jobs = {line.split(" | ")[0]: line for line in md.splitlines() if line.startswith("| ") and " | " in line}
-    assert "| model=elbo seed=1 | missing | — |" in jobs["| 1"]
-    assert "no summary.json" in jobs["| 1"]
-    assert "| model=mmd model.lam=-1 | failed | — |" in jobs["| 4"]
-    assert "lam (λ) must be >= 0, got -1.0" in jobs["| 4"]
+def test_missing_and_failed_jobs_are_listed(built: Report) -> None:
+    header, rows = jobs_table(built)
+    jobs = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert list(jobs) == [0, 1, 2, 3, 4]
+    cells = ("overrides", "status", "steps")
+    assert [jobs[1][c] for c in cells] == ["model=elbo seed=1", "missing", "—"]
+    assert "no summary.json" in jobs[1]["error"]
+    assert [jobs[4][c] for c in cells] == ["model=mmd model.lam=-1", "failed", "—"]
+    assert "lam (λ) must be >= 0, got -1.0" in jobs[4]["error"]
+    assert [jobs[n]["status"] for n in (0, 2, 3)] == ["completed"] * 3 and jobs[0]["error"] == ""
 
 
-def test_toy_figure_and_var_qz(sweep: Path) -> None:
+def test_toy_figure_and_var_qz(sweep: Path, built: Report) -> None:
     out = sweep / "report"
     md = (out / "report.md").read_text()
-    assert "## Toy problem (Figure 1)" in md
+    assert "## Toy problem (Figure 1)" in md and "![job 0](toy_job0.png)" in md
+    assert built.toy_figures == {job: built.out / f"toy_job{job}.png" for job in (0, 2, 3)}
     for job in (0, 2, 3):
         assert (out / f"toy_job{job}.png").stat().st_size > 10_000
-        assert f"![job {job}](toy_job{job}.png)" in md
     assert not (out / "toy_job1.png").exists() and not (out / "toy_job4.png").exists()
     # ELBO and MMD-VAE side by side, though their presets' λ differ (λ is swept because of job 4).
-    assert "| latent_dim=1, seed=0 | ![job 0](toy_job0.png) | ![job 2](toy_job2.png) |" in md
-    assert "| latent_dim=1, seed=1 | — | ![job 3](toy_job3.png) |" in md
+    models, rows = toy_grid(built)
+    assert models == ["elbo", "mmd"]
+    assert rows == {
+        ("latent_dim=1", "seed=0"): {"elbo": [0], "mmd": [2]},
+        ("latent_dim=1", "seed=1"): {"mmd": [3]},
+    }
     with (out / "report.csv").open() as f:
         rows = {row["job"]: row for row in csv.DictReader(f)}
     for job in ("0", "2", "3"):
@@ -170,8 +210,9 @@ def test_toy_sweep_puts_its_experiments_side_by_side(tmp_path: Path) -> None:
     assert report(str(sweep)).returncode == 0
     md = (sweep / "report" / "report.md").read_text()
     assert md.startswith("# Sweep report: `toy: toy`\n")  # the task and the folder, not an absolute path
-    assert "| setting | toy_elbo | toy_alpha1 |" in md
-    assert "| latent_dim=1, seed=1 | ![job 1](toy_job1.png) | ![job 3](toy_job3.png) |" in md
+    models, rows = toy_grid(rebuild_report(sweep / "report"))  # the grid of the report just made
+    assert models == ["toy_elbo", "toy_alpha1"]
+    assert rows[("latent_dim=1", "seed=1")] == {"toy_elbo": [1], "toy_alpha1": [3]}
 
 
 def test_var_qz_is_the_variance_of_the_aggregate_posterior(sweep: Path) -> None:
@@ -191,6 +232,9 @@ def test_infovae_report_dispatches_before_lightning_cli(sweep: Path, tmp_path: P
     md = (tmp_path / "elsewhere" / "report.md").read_text()
     assert "![job 0](toy_job0.png)" in md  # figures go with the report
     assert "## Samples" not in md  # a 1-D toy latent draws no pictures
+    main(["report", "--from-report", str(tmp_path / "elsewhere"), "--out", str(tmp_path / "again")])
+    assert "not redrawn (kept as drawn): toy_job0.png" in capsys.readouterr().out
+    assert (tmp_path / "again" / "curve_val_loss.png").is_file()
     with pytest.raises(SystemExit) as exit_:
         main(["--help"])
     assert exit_.value.code == 0
@@ -215,6 +259,8 @@ def test_pictures_are_copied_into_the_report_folder(sweep: Path, tmp_path: Path)
     assert sorted(p.name for p in (out / "pictures").iterdir()) == ["job2_val_samples.png"]
     md = (out / "report.md").read_text()
     assert "## Samples" in md and "![val_samples](pictures/job2_val_samples.png)" in md
+    rebuilt = rebuild_report(out)  # kept, not redrawn: pictures are the runs' images
+    assert rebuilt.pictures == {2: {"val_samples": out / "pictures" / "job2_val_samples.png"}}
 
 
 @pytest.mark.slow  # CI time; the same path is covered by a quicker test in the default suite
@@ -316,3 +362,123 @@ def test_final_metrics_are_drawn_against_numeric_swept_keys(tmp_path: Path) -> N
     written = trends(groups, keys, "test", tmp_path)
     assert written == {"model.lam": {"test/mmd_full": tmp_path / trend_file("model.lam", "test/mmd_full")}}
     assert (tmp_path / "vs_model_lam_test_mmd_full.png").stat().st_size > 10_000
+
+
+# --- rebuilding a report from its folder alone --------------------------------------------------------------
+
+
+def fake_job(sweep: Path, num: int, overrides: list[str], config: dict, status: str = "completed") -> None:
+    """A job directory as train.py leaves it, written by hand: overrides, summary.json, a metrics.csv whose
+    values depend on the job, one picture."""
+    path = sweep / str(num)
+    (path / ".hydra").mkdir(parents=True)
+    (path / ".hydra" / "overrides.yaml").write_text("".join(f"- {item}\n" for item in overrides))
+    lam, seed = config["model"]["lam"], config["seed"]
+    metrics = {"test/mmd_full": 0.01 * lam + seed, "test/nll_is": 90.0 + num, "val/loss": 100.0 - num / 3}
+    summary = {"status": status, "global_step": 20, "config": config, "metrics": metrics}
+    if status == "failed":
+        summary |= {"error": "ValueError: boom", "metrics": {}}
+    (path / "summary.json").write_text(json.dumps(summary))
+    (path / "csv").mkdir()
+    steps = "".join(f"0,{step},{100 - step - num / 7},{99 - step + seed}\n" for step in (0, 10, 20))
+    (path / "csv" / "metrics.csv").write_text("epoch,step,train/loss,val/loss\n" + steps)
+    (path / "images").mkdir()
+    (path / "images" / "test_samples_step000020.png").write_bytes(f"job {num}".encode())
+
+
+@pytest.fixture
+def fake_sweep(tmp_path: Path) -> Path:
+    """λ = 1, 10, 100 × seed = 0, 1 (MMD-VAE), an ELBO whose λ comes from its config, a failed job."""
+    sweep = tmp_path / "lam"
+    base = {"task_name": "lam", "data": {"name": "mnist"}, "latent_dim": 2}
+    num = 0
+    for lam in (1, 10, 100):
+        for seed in (0, 1):
+            config = base | {"seed": seed, "model": {"lam": float(lam)}}
+            fake_job(sweep, num, ["model=mmd", f"model.lam={lam}", f"seed={seed}"], config)
+            num += 1
+    fake_job(sweep, 6, ["model=elbo", "seed=0"], base | {"seed": 0, "model": {"lam": 1.0}})
+    fake_job(
+        sweep, 7, ["model=mmd", "model.lam=5", "seed=0"], base | {"seed": 0, "model": {"lam": 5.0}}, "failed"
+    )
+    return sweep
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def same_tables(a: Report, b: Report) -> None:
+    assert (b.swept, b.keys, b.metrics) == (a.swept, a.keys, a.metrics)
+    assert [(g.values, [j.num for j in g.jobs]) for g in b.groups] == [
+        (g.values, [j.num for j in g.jobs]) for g in a.groups
+    ]
+    assert jobs_table(b) == jobs_table(a)
+    assert group_tables(b) == group_tables(a)
+    for name in ("report.csv", "groups.csv"):
+        assert csv_rows(b.out / name) == csv_rows(a.out / name), name
+
+
+def test_a_report_is_rebuilt_from_its_folder_without_the_jobs(fake_sweep: Path, tmp_path: Path) -> None:
+    made = build_report(fake_sweep, tmp_path / "report")
+    assert list(made.curves) == ["val/loss", "train/loss"]
+    assert {metric for figs in made.trends.values() for metric in figs} == {"test/nll_is", "test/mmd_full"}
+    curves = csv_rows(made.out / "curves.csv")
+    assert curves[:2] == [
+        {"job": "0", "step": "0", "key": "val/loss", "value": "99.0"},
+        {"job": "0", "step": "10", "key": "val/loss", "value": "89.0"},
+    ]
+    assert len(curves) == 8 * 2 * 3  # jobs × curve metrics × steps (the failed job's curve is kept too)
+    for num in range(8):
+        shutil.rmtree(fake_sweep / str(num))
+    for png in made.out.glob("*.png"):
+        png.unlink()
+
+    rebuilt = rebuild_report(made.out, tmp_path / "rebuilt")
+    same_tables(made, rebuilt)
+    assert rebuilt.group_of == made.group_of  # the ELBO's λ, from its config, is in report.json
+    assert rebuilt.not_redrawn == [] and rebuilt.notes == []
+    assert list(rebuilt.curves) == list(made.curves)
+    assert {k: list(v) for k, v in rebuilt.trends.items()} == {k: list(v) for k, v in made.trends.items()}
+    for path in [*rebuilt.curves.values(), *rebuilt.trends["model.lam"].values()]:
+        assert path.parent == rebuilt.out and path.stat().st_size > 10_000, path.name
+    assert rebuilt.pictures[6] == {"test_samples": rebuilt.out / "pictures" / "job6_test_samples.png"}
+    assert rebuilt.pictures[6]["test_samples"].read_bytes() == b"job 6"
+    assert (rebuilt.out / "report.md").read_text().startswith("# Sweep report: `lam: lam`")
+
+    again = rebuild_report(rebuilt.out)  # in place, the default: the same again
+    same_tables(rebuilt, again)
+
+
+def test_an_old_report_folder_is_rebuilt_as_far_as_its_tables_allow(fake_sweep: Path, tmp_path: Path) -> None:
+    """A report made before report.json and curves.csv (docs/results/): the tables and the figures against
+    λ are redrawn from report.csv and groups.csv; the curves are kept as drawn, and the report says so."""
+    made = build_report(fake_sweep, tmp_path / "report")
+    (made.out / "report.json").unlink()
+    (made.out / "curves.csv").unlink()
+    for png in made.out.glob("vs_*.png"):
+        png.unlink()
+    rebuilt = rebuild_report(made.out, tmp_path / "rebuilt")
+    same_tables(made, rebuilt)  # the seeds were overridden and the ELBO's λ is found in groups.csv
+    assert sorted(p.name for p in rebuilt.not_redrawn) == ["curve_train_loss.png", "curve_val_loss.png"]
+    assert rebuilt.curves == {m: rebuilt.out / curve_file(m) for m in ("val/loss", "train/loss")}
+    assert all(path.is_file() for path in rebuilt.curves.values())  # carried over from the old folder
+    assert [k for k in rebuilt.trends] == ["model.lam"] and all(
+        p.stat().st_size > 10_000 for p in rebuilt.trends["model.lam"].values()
+    )
+    assert len(rebuilt.notes) == 1 and rebuilt.notes[0].startswith(
+        "Not redrawn: the report folder has no curves"
+    )
+
+
+def test_every_figure_under_docs_results_is_cited() -> None:
+    """docs/results/ keeps only the figures a Markdown file shows (README.md, docs/*.md, the reports)."""
+    markdown = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("docs/results/**/*.md")]
+    cited = {
+        (md.parent / target).resolve()
+        for md in markdown
+        for target in re.findall(r"\]\(([^)\s]+\.png)\)", md.read_text())
+    }
+    figures = sorted((ROOT / "docs" / "results").rglob("*.png"))
+    assert figures and [p.relative_to(ROOT) for p in figures if p.resolve() not in cited] == []

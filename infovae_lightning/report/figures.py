@@ -62,7 +62,7 @@ def group_curve(
     for job in group.jobs:
         if job.status in (FAILED, MISSING, UNREADABLE):
             continue
-        for step, value in histories[job.num].get(metric, []):
+        for step, value in histories.get(job.num, {}).get(metric, []):
             by_step.setdefault(step, []).append(value)
     if not by_step:
         return None
@@ -73,10 +73,14 @@ def group_curve(
     return steps, mean, std
 
 
-def curves(groups: Sequence[Group], keys: Sequence[str], out: Path) -> dict[str, Path]:
+def curves(
+    groups: Sequence[Group], keys: Sequence[str], out: Path, histories: dict[int, History] | None = None
+) -> dict[str, Path]:
     """One figure per metric of `CURVE_METRICS` that some job logged: the mean over seeds of each group, with
-    a ±1 std band where the group has several seeds."""
-    histories = {job.num: read_history(job) for group in groups for job in group.jobs}
+    a ±1 std band where the group has several seeds. `histories` (job number -> metric -> points) default to
+    the jobs' csv/metrics.csv; a report folder keeps them in curves.csv."""
+    if histories is None:
+        histories = {job.num: read_history(job) for group in groups for job in group.jobs}
     written = {}
     for metric in CURVE_METRICS:
         lines = [(group, group_curve(group, metric, histories)) for group in groups]

@@ -56,6 +56,46 @@ def headline_split(report: Report) -> str:
     return "test" if "test" in splits else "val"
 
 
+Table = tuple[list[str], list[list[object]]]  # header, rows (cells as the Markdown shows them)
+
+
+def jobs_table(report: Report) -> Table:
+    """The "Jobs" table: every job, the overrides that tell it apart, status, steps, the headline split's
+    final metrics (and the toy's Var q(z)), and the error of the jobs that have one."""
+    split = headline_split(report)
+    shown = [m for m in report.metrics if split_of(m) in (split, "toy")]
+    has_errors = any(job.error for job in report.jobs)
+    header = ["job", "overrides", "status", "steps", *shown, *(["error"] if has_errors else [])]
+    rows = []
+    for job in report.jobs:
+        row: list[object] = [job.num, job_overrides(job, report.swept), job.status]
+        row += ["—" if job.global_step is None else job.global_step]
+        row += [fmt(job.metrics.get(metric)) for metric in shown]
+        if has_errors:
+            error = job.error or ""
+            row.append(error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "…")
+        rows.append(row)
+    return header, rows
+
+
+def group_tables(report: Report) -> dict[str, Table]:
+    """The grouped tables, one per split (test, val, toy, train...): a row per group with its key values,
+    seeds, completed/jobs and mean ± std (n) of each metric."""
+    splits: dict[str, list[str]] = {}
+    for metric in report.metrics:
+        splits.setdefault(split_of(metric), []).append(metric)
+    tables = {}
+    for name, metrics in splits.items():
+        header = [*report.keys, "seeds", "completed", *metrics]
+        rows = []
+        for group in report.groups:
+            stats = [group.stat(metric) for metric in metrics]
+            row = [*group.values, ", ".join(group.seeds()), f"{len(group.completed)}/{len(group.jobs)}"]
+            rows.append(row + ["—" if stat is None else str(stat) for stat in stats])
+        tables[name] = (header, rows)
+    return tables
+
+
 def render(report: Report) -> str:
     jobs, out = report.jobs, report.out
     # The task and the folder's own name, not its absolute path: reports are committed and moved.
@@ -85,21 +125,9 @@ def render(report: Report) -> str:
 
     # --- every job ---------------------------------------------------------------------------------------
     split = headline_split(report)
-    shown = [m for m in report.metrics if split_of(m) in (split, "toy")]
     lines += ["## Jobs", ""]
     lines += [f"Final values of the {split} metrics; the other splits are in report.csv.", ""]
-    has_errors = any(job.error for job in jobs)
-    header = ["job", "overrides", "status", "steps", *shown, *(["error"] if has_errors else [])]
-    rows = []
-    for job in jobs:
-        row: list[object] = [job.num, job_overrides(job, report.swept), job.status]
-        row += ["—" if job.global_step is None else job.global_step]
-        row += [fmt(job.metrics.get(metric)) for metric in shown]
-        if has_errors:
-            error = job.error or ""
-            row.append(error if len(error) <= MAX_ERROR_CHARS else error[:MAX_ERROR_CHARS] + "…")
-        rows.append(row)
-    lines += [*table(header, rows), ""]
+    lines += [*table(*jobs_table(report)), ""]
 
     # --- grouped ------------------------------------------------------------------------------------------
     keys = report.keys
@@ -109,18 +137,8 @@ def render(report: Report) -> str:
         "with a finite value (failed, interrupted and unfinished jobs are left out).",
         "",
     ]
-    splits: dict[str, list[str]] = {}
-    for metric in report.metrics:
-        splits.setdefault(split_of(metric), []).append(metric)
-    for name, metrics in splits.items():
-        lines += [f"### {name}", ""]
-        header = [*keys, "seeds", "completed", *metrics]
-        rows = []
-        for group in report.groups:
-            stats = [group.stat(metric) for metric in metrics]
-            row = [*group.values, ", ".join(group.seeds()), f"{len(group.completed)}/{len(group.jobs)}"]
-            rows.append(row + ["—" if stat is None else str(stat) for stat in stats])
-        lines += [*table(header, rows), ""]
+    for name, (header, rows) in group_tables(report).items():
+        lines += [f"### {name}", "", *table(header, rows), ""]
     if "toy/var_qz" in report.metrics:
         lines += [
             "`toy/var_qz` is Var q(z) of the aggregate posterior ½ q(z|x=−1) + ½ q(z|x=+1), computed by the "
@@ -165,16 +183,17 @@ def render(report: Report) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def toy_section(report: Report) -> list[str]:
-    """Figure 1 with the models side by side: one row per setting of the other keys and seed."""
+def toy_grid(report: Report) -> tuple[list[str], dict[tuple[str, ...], dict[str, list[int]]]]:
+    """Figure 1's layout: the columns (models, or experiments) and, for each row (the setting of the other
+    keys and the seed), the jobs whose figure is in each column."""
     by_num = {job.num: job for job in report.jobs}
     # The columns are the models or, when the sweep chose whole experiments (`+sweeps=toy`: the ELBO and
     # InfoVAE with α = 0 and α = 1), the experiments: two of them can share a model class.
     arm = "experiment" if "experiment" in report.swept else "model"
     keys = [key for key in report.keys if key not in ("model", "experiment")]
     models: list[str] = []
-    rows: dict[tuple[str, ...], dict[str, list[str]]] = {}
-    for num, path in report.toy_figures.items():
+    rows: dict[tuple[str, ...], dict[str, list[int]]] = {}
+    for num in report.toy_figures:
         job = by_num[num]
         # The values the jobs were given, not those their config resolved to: an ELBO and an MMD-VAE of one
         # sweep differ in λ by their presets, and belong side by side all the same.
@@ -188,7 +207,17 @@ def toy_section(report: Report) -> list[str]:
             if key in ALWAYS_GROUPED or key in given
         )
         setting += (f"seed={seed_of(job)}",)
-        rows.setdefault(setting, {}).setdefault(model, []).append(f"![job {num}]({link(path, report.out)})")
+        rows.setdefault(setting, {}).setdefault(model, []).append(num)
+    return models, rows
+
+
+def toy_section(report: Report) -> list[str]:
+    """Figure 1 with the models side by side: one row per setting of the other keys and seed."""
+    models, rows = toy_grid(report)
+
+    def image(num: int) -> str:
+        return f"![job {num}]({link(report.toy_figures[num], report.out)})"
+
     lines = [
         "## Toy problem (Figure 1)",
         "",
@@ -198,7 +227,10 @@ def toy_section(report: Report) -> list[str]:
         "",
     ]
     body = [
-        [", ".join(setting), *(" ".join(cells.get(m, ["—"])) for m in models)]
+        [
+            ", ".join(setting),
+            *(" ".join(image(num) for num in cells[m]) if m in cells else "—" for m in models),
+        ]
         for setting, cells in rows.items()
     ]
     return [*lines, *table(["setting", *models], body), ""]
