@@ -189,7 +189,7 @@ def test_a_bad_value_is_refused_before_anything_is_written(key: str, value: obje
         run(cfg)
     message = str(error.value)
     assert "\n" not in message
-    named = [part for part in key.split(".") if part != "name"]  # `net.name`: the message names the net
+    named = [part for part in key.split(".") if part != "name"]  # `net.encoder.name`: names the net
     assert any(part in message for part in named), f"{key}={value}: {message}"
     assert not out.exists()
 
