@@ -1,10 +1,10 @@
 """(b) of `bench/throughput.py`: a bare, hand-written PyTorch training loop of the same model.
 
-The same networks (the library's `MLP`, `ConvEncoder`, `ConvDecoder` modules, plain `nn.Sequential`s inside),
-the same loss written out by hand, the same (fused) Adam optimizers and learning rates, on the same images:
-whatever our Lightning path costs beyond this is overhead (Lightning's loop and hooks, our module's logging
-and checks, the data module). No Lightning, no callbacks, no logging, no NaN check; batches indexed from one
-tensor on the training device.
+The same networks (the library's registered `MLP`, `ConvEncoder`, `ConvDecoder` modules, plain
+`nn.Sequential`s inside), the same loss written out by hand, the same (fused) Adam optimizers and learning
+rates, on the same images: whatever our Lightning path costs beyond this is overhead (Lightning's loop and
+hooks, our module's logging and checks, the data module). No Lightning, no callbacks, no logging, no NaN
+check; batches indexed from one tensor on the training device.
 
 `tests/test_bench.py` checks that `BareModel.loss` equals our module's `terms(x).loss` on the same batch,
 weights and noise, so the ratio compares equal work.
@@ -22,22 +22,25 @@ from torch import Tensor, nn
 
 from bench.common import Case, Result, compose, peak_memory, start_memory, synchronize, training_images
 from infovae_lightning.models.base import adam
-from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.mlp import MLP
+from infovae_lightning.nets.registry import net_spec, network_spec
 
 
 def networks(net: dict[str, Any], input_shape: list[int], latent_dim: int) -> tuple[nn.Module, nn.Module]:
-    """Encoder (image → mean and pre-softplus std) and decoder (z → Bernoulli logits) of `net`."""
-    if net["name"] == "mlp":
-        return (
-            MLP(input_shape, (2 * latent_dim,), hidden=net["hidden"]),
-            MLP((latent_dim,), input_shape, hidden=net["hidden"]),
-        )
-    sizes = {"channels": net["channels"], "fc": net["fc"]}
-    return (
-        ConvEncoder(input_shape, (2 * latent_dim,), **sizes),
-        ConvDecoder((latent_dim,), input_shape, **sizes),
-    )
+    """Encoder (image → mean and pre-softplus std) and decoder (z → Bernoulli logits) of `net` (the model's
+    nested spec: the registered encoder and feed-forward decoder, `infovae_lightning.nets.registry`)."""
+    spec = net_spec(net)
+    built = []
+    for kind, in_shape, out_shape in (
+        ("encoder", input_shape, (2 * latent_dim,)),
+        ("decoder", (latent_dim,), input_shape),
+    ):
+        part = dict(spec[kind])
+        record = network_spec(kind, part.pop("name"))
+        if not getattr(record, "factorized", True):
+            raise ValueError(f"the bare loop runs feed-forward decoders, not {record.name}")
+        built.append(record.network(in_shape, out_shape, **part))
+    return built[0], built[1]
 
 
 def squared_distances(a: Tensor, b: Tensor) -> Tensor:

@@ -69,7 +69,8 @@ def test_every_checkpoint_holds_plain_hyperparameters(cls, tmp_path: Path) -> No
     path = saved_checkpoints(trainer)["last"]
     raw = torch.load(path, weights_only=True)  # raises on anything but plain data and tensors
     assert raw["infovae_model_class"].endswith(cls.__name__)
-    assert raw["hyper_parameters"]["net"] == {"name": "mlp", "hidden": [200, 200, 200]}  # defaults filled in
+    mlp = {"name": "mlp", "hidden": [200, 200, 200]}
+    assert raw["hyper_parameters"]["net"] == {"encoder": mlp, "decoder": mlp}  # defaults filled in
     model = load_model(path)  # whichever class it is
     assert type(model) is cls and model.hparams == raw["hyper_parameters"]
 

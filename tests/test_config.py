@@ -212,7 +212,7 @@ def test_experiment_mmd_tutorial_is_the_authors_setting(tmp_path) -> None:
     model = cfg.model
     data = cfg.data
     assert (data.name, data.binarize, data.batch_size, cfg.latent_dim) == ("mnist", "none", 200, 20)
-    assert cfg.net.name == "conv"
+    assert cfg.net.encoder.name == cfg.net.decoder.name == "conv"
     assert (model.alpha, model.lam, model.deterministic, model.lr) == (1.0, 784.0, True, 1e-3)
     assert (model.likelihood.name, model.likelihood.sigma**2, model.likelihood.learn_sigma) == (
         "gaussian",

@@ -113,7 +113,7 @@ def test_the_config_resolves_the_same_likelihood_as_likelihood_defaults(name: st
     """train.py's resolvers and the CLI's `likelihood_defaults` give one answer."""
     cfg = compose_config([f"data={name}"], tmp_path)
     resolved = OmegaConf.to_container(cfg.model.likelihood, resolve=True)
-    expected = likelihood_defaults(name, cfg.data.binarize, cfg.net.name)
+    expected = likelihood_defaults(name, cfg.data.binarize, cfg.net.decoder.name)
     assert {key: resolved[key] for key in expected} == expected
 
 

@@ -10,16 +10,14 @@ import torch.nn.functional as F
 from helpers import QUIET_TRAINER
 
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
-from infovae_lightning.nets import BernoulliLikelihood, DiscretizedLogisticMixture, PixelCNNDecoder
+from infovae_lightning.nets import BernoulliLikelihood, DiscretizedLogisticMixture, PixelCNNDecoder, net_spec
 
 NET = {
-    "name": "pixelcnn",
-    "channels": [16, 32],
-    "fc": 64,
-    "pixel_layers": 3,
-    "pixel_channels": 8,
-    "pixel_kernel": 3,
+    "encoder": {"name": "conv", "channels": [16, 32], "fc": 64},
+    "decoder": {"name": "pixelcnn", "layers": 3, "channels": 8, "kernel": 3},
 }
+# The same net as earlier versions' checkpoints stored it: flat, the decoder's keys prefixed.
+FLAT_NET = {"name": "pixelcnn", "channels": [16, 32], "fc": 64, "pixel_layers": 3, "pixel_channels": 8}
 
 
 def _pixelcnn(shape, layers=3, kernel=3, likelihood=None) -> PixelCNNDecoder:
@@ -143,6 +141,18 @@ def test_colour_images_take_the_logistic_mixture(net) -> None:
     assert torch.isfinite(terms.loss)
     # A random network spreads p over the 256 levels: about 8 bits (5.5 nats) per sub-pixel.
     assert 3 < float(-terms.log_px.detach()) / (3 * 32 * 32) < 8
+
+
+def test_the_flat_net_of_earlier_versions_builds_the_same_modules() -> None:
+    """A checkpoint's flat `net=pixelcnn` spec is read as the nested one (a conv encoder and a PixelCNN
+    decoder, the `pixel_` keys unprefixed; the kernel left out gets its default), so its weights' keys fit."""
+    assert net_spec(FLAT_NET) == NET
+    old, new = (ELBOVAE(latent_dim=2, input_shape=[1, 28, 28], net=net) for net in (FLAT_NET, NET))
+    assert old.hparams.net == new.hparams.net == NET
+    shapes = [{key: tuple(t.shape) for key, t in m.state_dict().items()} for m in (old, new)]
+    assert shapes[0] == shapes[1]
+    assert "decoder.layers.2.condition.weight" in shapes[0] and "encoder.net.layers.5.weight" in shapes[0]
+    new.load_state_dict(old.state_dict())
 
 
 def test_pixelcnn_refuses_a_continuous_likelihood() -> None:

@@ -30,7 +30,8 @@ GROUPS = {
     "model.": schemas.MMDConf,
     "model.likelihood.": schemas.LikelihoodConf,
     "data.": schemas.DataConf,
-    "net.": schemas.MLPNetConf,
+    "net.encoder.": schemas.MlpEncoderConf,
+    "net.decoder.": schemas.MlpDecoderConf,
 }
 # Out-of-range values and contradictions, by key. Each must be refused by the pre-flight.
 OUT_OF_RANGE: dict[str, list] = {
@@ -56,6 +57,7 @@ OUT_OF_RANGE: dict[str, list] = {
     "model.likelihood.levels": [1],
     "model.likelihood.sigma_min": [-0.1],
     "model.lam_warmup_steps": [-1],
+    "model.weight_decay": [-0.1],
     "threads": [0],
     "data.name": ["svhn"],
     "data.batch_size": [0],
@@ -67,8 +69,10 @@ OUT_OF_RANGE: dict[str, list] = {
     "data.source": ["bogus"],
     "data.toy_size": [0],
     "data.predict_split": ["bogus"],
-    "net.name": ["resnet"],
-    "net.hidden": [[0], [-5, 3]],
+    "net.encoder.name": ["resnet"],
+    "net.decoder.name": ["resnet"],
+    "net.encoder.hidden": [[0], [-5, 3]],
+    "net.decoder.hidden": [[0]],
     "trainer.max_steps": [0, -2],
     "trainer.max_epochs": [0, -2],
     "trainer.devices": [0, -2, 4096],
@@ -185,7 +189,7 @@ def test_a_bad_value_is_refused_before_anything_is_written(key: str, value: obje
         run(cfg)
     message = str(error.value)
     assert "\n" not in message
-    named = [part for part in key.split(".") if part != "name"]  # `net.name`: the message names the net
+    named = [part for part in key.split(".") if part != "name"]  # `net.encoder.name`: names the net
     assert any(part in message for part in named), f"{key}={value}: {message}"
     assert not out.exists()
 

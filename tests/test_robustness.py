@@ -68,7 +68,7 @@ BAD_INPUTS = [
     (["data.batch_size=0"], "data: batch_size must be >= 1, got 0"),
     (["model.kernel=gauss"], "model: unknown MMD kernel 'gauss'; valid choices: ['gaussian', 'rbf', 'imq']"),
     (["data.name=svhn"], "unknown data set 'svhn'; choose one of toy, digits, mnist, fashion_mnist"),
-    (["net.name=resnet"], "model: unknown net 'resnet'; choose one of mlp, conv"),
+    (["net.encoder.name=resnet"], "model: unknown encoder 'resnet'; choose one of conv, mlp"),
     (["model.freeze=both"], "model: freeze must be one of encoder, decoder (or null), got 'both'"),
     (["data.root={empty}/typo"], "data.root {empty}/typo does not exist"),
     (["data.root={truncated}", "data.source=test"], "t10k-images-idx3-ubyte: truncated or corrupt IDX file"),

@@ -18,6 +18,7 @@ CKPT = Checkpoint(
         "latent_dim": 2,
         "lam": 1000.0,
         "lam_warmup_steps": 0,
+        "weight_decay": 0.0,
         "freeze": "encoder",
         "init_from": "a",
         "compile": False,

@@ -18,6 +18,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from infovae_lightning.models import MMDVAE, InfoVAE
+from infovae_lightning.nets.registry import PARTS, network_names
 from infovae_lightning.run import config
 from infovae_lightning.run.schemas import keyword_parameters, make_schema, schema_type
 
@@ -92,15 +93,17 @@ def test_a_composed_config_pickles_for_a_launchers_worker() -> None:
     assert OmegaConf.to_container(copy) == OmegaConf.to_container(cfg)
 
 
-PRESETS = sorted((ROOT / "conf" / "model").glob("*.yaml")) + sorted((ROOT / "conf" / "net").glob("*.yaml"))
+PRESETS = sorted((ROOT / "conf" / "model").glob("*.yaml")) + sorted((ROOT / "conf" / "net").glob("*/*.yaml"))
 
 
 @pytest.mark.parametrize("path", PRESETS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_a_preset_holds_only_values_that_differ_from_the_code(path: Path) -> None:
     preset = OmegaConf.to_container(OmegaConf.load(path))
     (base,) = (entry for entry in preset.pop("defaults") if entry.startswith("/schema/"))
-    group, name = base.removeprefix("/schema/").partition("@")[0].split("/")
-    names = {("model", p): n for p, _, n in config.MODELS} | {("net", n): s for n, _, s in config.NETS}
+    group, _, name = base.removeprefix("/schema/").partition("@")[0].rpartition("/")
+    names = {("model", p): n for p, _, n in config.MODELS} | {
+        (f"net/{kind}", n): config.net_schema_name(kind, n) for kind in PARTS for n in network_names(kind)
+    }
     defaults = fields(config.SCHEMAS[names[group, name]])
     assert set(preset) <= set(defaults), f"{path.name}: keys not in its schema"
     restated = [key for key, value in preset.items() if defaults[key] == value]

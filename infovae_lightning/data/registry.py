@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from infovae_lightning.nets.likelihoods import GREY_SIGMA, default_sigma_min
+from infovae_lightning.nets.registry import decoder_spec
 
 from .binarize import check_mode
 from .examples import Examples
@@ -191,14 +192,15 @@ def input_shape(name: str) -> tuple[int, ...]:
     return tuple(dataset_spec(name).input_shape)
 
 
-def natural_likelihood(name: str, binarize: str = "none", net: str = "mlp") -> str:
+def natural_likelihood(name: str, binarize: str = "none", decoder: str = "mlp") -> str:
     """ "bernoulli" for binary data (a binary data set, or any data set binarized); otherwise "gaussian", or,
-    under an autoregressive decoder (net pixelcnn, which needs discrete pixels), "logistic_mixture"."""
+    under a decoder that refuses it (the autoregressive pixelcnn, which needs discrete pixels: its record in
+    `nets.registry` says), "logistic_mixture"."""
     spec = dataset_spec(name)
     check_mode(binarize)
     if spec.binary or binarize != "none":
         return "bernoulli"
-    return "logistic_mixture" if net == "pixelcnn" else "gaussian"
+    return "gaussian" if decoder_spec(decoder).accepts("gaussian") else "logistic_mixture"
 
 
 def gaussian_sigma(name: str) -> float:
@@ -216,12 +218,13 @@ def intensity_levels(name: str) -> int | None:
     return dataset_spec(name).levels
 
 
-def likelihood_defaults(name: str, binarize: str = "none", net: str = "mlp") -> dict[str, Any]:
-    """The decoder likelihood that fits data set `name` as `make_likelihood`'s keywords: name, sigma,
-    learn_sigma, levels and sigma_min; what a model gets unless its config says otherwise."""
+def likelihood_defaults(name: str, binarize: str = "none", decoder: str = "mlp") -> dict[str, Any]:
+    """The decoder likelihood that fits data set `name` (under the decoder network named `decoder`) as
+    `make_likelihood`'s keywords: name, sigma, learn_sigma, levels and sigma_min; what a model gets unless its
+    config says otherwise."""
     levels = intensity_levels(name)
     return {
-        "name": natural_likelihood(name, binarize, net),
+        "name": natural_likelihood(name, binarize, decoder),
         "sigma": gaussian_sigma(name),
         "learn_sigma": learns_sigma(name),
         "levels": levels,

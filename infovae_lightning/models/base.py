@@ -16,11 +16,11 @@ import torch
 from torch import Tensor
 
 from infovae_lightning.errors import NonFiniteLossError
-from infovae_lightning.nets import build_decoder, build_encoder
+from infovae_lightning.nets import build_decoder, build_encoder, net_spec
 from infovae_lightning.objective import InfoVAEObjective
 from infovae_lightning.run.checkpoints import MODEL_CLASS_KEY, class_path, load_weights
 
-DEFAULT_NET = {"name": "mlp", "hidden": [200, 200, 200]}
+DEFAULT_NET = {"encoder": {"name": "mlp"}, "decoder": {"name": "mlp"}}  # MLP's default widths filled in
 DEFAULT_LIKELIHOOD = {"name": "bernoulli"}
 FREEZABLE = ("encoder", "decoder")
 
@@ -135,9 +135,11 @@ class InfoVAE(L.LightningModule):
         alpha, lam: the paper's α and λ (see `infovae_lightning.objective`).
         lam_warmup_steps: warm λ up linearly from 1 over the first this many optimizer steps of training
             (0: off); validation and test report the full objective. See `infovae_lightning.objective`.
-        net: network spec, {"name": "mlp", "hidden": [...]} or
-            {"name": "conv", "channels": [64, 128], "fc": 1024} or {"name": "pixelcnn", ...} (a conv encoder
-            and an autoregressive decoder, see `nets.pixelcnn`).
+        net: the encoder and decoder networks, each a registered name with its keys (`nets.registry`):
+            {"encoder": {"name": "conv", "channels": [64, 128], "fc": 1024},
+            "decoder": {"name": "pixelcnn", "layers": 5, "channels": 16, "kernel": 5}}. Keys left out get the
+            network's defaults, a part left out the MLP. The flat form of earlier versions' checkpoints
+            ({"name": "mlp", "hidden": [...]}, ...) is read as the nested one (`nets.registry.net_spec`).
         likelihood: {"name": "bernoulli"}, {"name": "gaussian", "sigma": 0.707, "learn_sigma": false,
             "sigma_min": 0.01, "levels": 256} (`levels`: 8-bit data, dequantized; null: continuous) or
             {"name": "logistic_mixture", "components": 10} (8-bit images).
@@ -183,7 +185,10 @@ class InfoVAE(L.LightningModule):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         if freeze is not None and freeze not in FREEZABLE:
             raise ValueError(f"freeze must be one of {', '.join(FREEZABLE)} (or null), got {freeze!r}")
-        net, likelihood = _plain(net), _plain(likelihood)  # copies: the defaults are shared
+        likelihood = _plain(likelihood)  # a copy: the default is shared
+        net = _plain(
+            net_spec(_plain(net))
+        )  # nested, with the defaults filled in (an old flat form converted)
         input_shape = [int(s) for s in input_shape]
         self.save_hyperparameters()  # every class's arguments, a subclass's own ones too
         # ...as plain values with the defaults filled in (a subclass passes its **kwargs on as it got them).

@@ -11,6 +11,7 @@ from infovae_lightning.nets.conv import ConvDecoder, ConvEncoder
 from infovae_lightning.nets.decoder import Decoder, FactorizedDecoder
 from infovae_lightning.nets.encoder import GaussianEncoder, Posterior
 from infovae_lightning.nets.likelihoods import (
+    DISCRETE_LIKELIHOODS,
     GREY_SIGMA,
     BernoulliLikelihood,
     GaussianLikelihood,
@@ -20,46 +21,39 @@ from infovae_lightning.nets.likelihoods import (
 from infovae_lightning.nets.logistic_mixture import DEFAULT_COMPONENTS, DiscretizedLogisticMixture
 from infovae_lightning.nets.mlp import MLP
 from infovae_lightning.nets.pixelcnn import PixelCNNDecoder
+from infovae_lightning.nets.registry import (
+    DecoderSpec,
+    EncoderSpec,
+    check_shape,
+    check_sizes,
+    decoder_spec,
+    net_spec,
+    network_names,
+    network_spec,
+    register_decoder,
+    register_encoder,
+)
 
-NETS = ("mlp", "conv", "pixelcnn")
-# net=pixelcnn's keys for its decoder; the others (channels, fc) configure its conv encoder.
-PIXELCNN_KEYS = ("pixel_layers", "pixel_channels", "pixel_kernel")
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic_mixture")
-DISCRETE_LIKELIHOODS = ("bernoulli", "logistic_mixture")  # those an autoregressive decoder can use
 
 
-def check_sizes(spec: Mapping[str, Any], in_shape: Sequence[int]) -> None:
-    """Layer widths, counts and the input's dimensions must be positive (torch would fail obscurely)."""
-    if not in_shape or any(int(d) < 1 for d in in_shape):
-        raise ValueError(f"input_shape must be positive sizes, got {list(in_shape)}")
-    for key, value in spec.items():
-        values = value if isinstance(value, list | tuple) else [value]
-        if key in ("hidden", "channels", "fc", *PIXELCNN_KEYS) and any(
-            isinstance(v, int) and not isinstance(v, bool) and v < 1 for v in values
-        ):
-            raise ValueError(f"net.{key} must be positive, got {value}")
-
-
-def _networks(
-    net: Mapping[str, Any], in_shape: Sequence[int], out_shape: Sequence[int], encode: bool
-) -> nn.Module:
-    spec = dict(net)
-    name = spec.pop("name")
-    check_sizes(spec, in_shape)
-    if name == "mlp":
-        return MLP(in_shape, out_shape, hidden=spec.pop("hidden"), **spec)
-    if name == "conv" or (name == "pixelcnn" and encode):
-        for key in PIXELCNN_KEYS:
-            spec.pop(key, None)
-        return (ConvEncoder if encode else ConvDecoder)(in_shape, out_shape, **spec)
-    raise ValueError(f"unknown net {name!r}; choose one of {', '.join(NETS)}")
+def _network(kind: str, net: Mapping[str, Any], in_shape: Sequence[int], **shapes: Any) -> nn.Module:
+    """The `kind` network ("encoder" or "decoder") that `net` (either form, see `registry.net_spec`) names,
+    built from its registered record with the part's keys."""
+    part = dict(net_spec(net)[kind])
+    spec = network_spec(kind, part.pop("name"))
+    check_shape(in_shape)
+    check_sizes(kind, spec, part)
+    return spec.network(in_shape, **shapes, **part)
 
 
 def build_encoder(
     net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, std_floor: float, deterministic: bool
 ) -> GaussianEncoder:
     out = GaussianEncoder.out_features(latent_dim, deterministic)
-    return GaussianEncoder(_networks(net, input_shape, (out,), True), latent_dim, std_floor, deterministic)
+    return GaussianEncoder(
+        _network("encoder", net, input_shape, out_shape=(out,)), latent_dim, std_floor, deterministic
+    )
 
 
 def build_likelihood(
@@ -90,17 +84,18 @@ def build_likelihood(
 def build_decoder(
     net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, likelihood: Mapping[str, Any]
 ) -> Decoder:
+    """The decoder `net` names, with `likelihood`: a registered feed-forward network from z to the
+    likelihood's parameters (in a `FactorizedDecoder`), or a whole `Decoder` taking the likelihood (PixelCNN).
+    """
     spec = dict(likelihood)
     lik = build_likelihood(spec.pop("name"), input_shape, **spec)
-    if net["name"] == "pixelcnn":
-        if likelihood["name"] not in DISCRETE_LIKELIHOODS:
-            raise ValueError(
-                "the pixelcnn decoder models discrete pixels: a bernoulli likelihood for binary images "
-                f"or logistic_mixture for 8-bit ones, not {likelihood['name']}"
-            )
-        sizes = {key.removeprefix("pixel_"): net[key] for key in PIXELCNN_KEYS if key in net}
-        return PixelCNNDecoder(input_shape, latent_dim, lik, **sizes)
-    return FactorizedDecoder(_networks(net, (latent_dim,), lik.params_shape(input_shape), False), lik)
+    record = decoder_spec(net_spec(net)["decoder"]["name"])
+    record.check_likelihood(likelihood["name"])
+    if not record.factorized:
+        return _network("decoder", net, input_shape, latent_dim=latent_dim, likelihood=lik)
+    return FactorizedDecoder(
+        _network("decoder", net, (latent_dim,), out_shape=lik.params_shape(input_shape)), lik
+    )
 
 
 __all__ = [
@@ -119,7 +114,12 @@ __all__ = [
     "build_encoder",
     "build_decoder",
     "build_likelihood",
-    "NETS",
+    "EncoderSpec",
+    "DecoderSpec",
+    "register_encoder",
+    "register_decoder",
+    "network_names",
+    "net_spec",
     "LIKELIHOODS",
     "DISCRETE_LIKELIHOODS",
     "DEFAULT_COMPONENTS",

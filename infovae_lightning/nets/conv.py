@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from infovae_lightning.nets.registry import DecoderSpec, EncoderSpec, register_decoder, register_encoder
+
 
 def _image_shape(shape: Sequence[int]) -> tuple[int, int]:
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] % 4:
@@ -72,3 +74,7 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.layers(z)
+
+
+register_encoder(EncoderSpec("conv", ConvEncoder, sizes=("channels", "fc")))
+register_decoder(DecoderSpec("conv", ConvDecoder, sizes=("channels", "fc")))

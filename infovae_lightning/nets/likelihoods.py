@@ -54,6 +54,8 @@ class BernoulliLikelihood(Likelihood):
         return 0.0
 
 
+# The likelihoods of discrete pixels: those an autoregressive decoder (PixelCNN) can use.
+DISCRETE_LIKELIHOODS = ("bernoulli", "logistic_mixture")
 GREY_SIGMA = math.sqrt(0.5)  # σ² = ½: the authors' Gaussian decoder on [0, 1] pixel intensities
 
 

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from infovae_lightning.nets.registry import DecoderSpec, EncoderSpec, register_decoder, register_encoder
+
 
 class MLP(nn.Module):
     """Maps an input of shape `in_shape` to an output of shape `out_shape` through ReLU hidden layers.
@@ -15,7 +17,12 @@ class MLP(nn.Module):
     (vector → image) without reshaping code in the models.
     """
 
-    def __init__(self, in_shape: Sequence[int], out_shape: Sequence[int], hidden: Sequence[int]) -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        out_shape: Sequence[int],
+        hidden: Sequence[int] = (200, 200, 200),  # the paper's toy experiment: 3 hidden layers of 200 units
+    ) -> None:
         super().__init__()
         self.out_shape = tuple(out_shape)
         widths = [math.prod(in_shape), *hidden]
@@ -27,3 +34,7 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x).view(x.shape[0], *self.out_shape)
+
+
+register_encoder(EncoderSpec("mlp", MLP, sizes=("hidden",)))
+register_decoder(DecoderSpec("mlp", MLP, sizes=("hidden",)))

@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infovae_lightning.nets.decoder import Decoder
-from infovae_lightning.nets.likelihoods import Likelihood
+from infovae_lightning.nets.likelihoods import DISCRETE_LIKELIHOODS, Likelihood
+from infovae_lightning.nets.registry import DecoderSpec, register_decoder
 
 
 def _gate(t: Tensor) -> Tensor:
@@ -127,3 +128,16 @@ class PixelCNNDecoder(Decoder):
                 params = self.params(x[:, :, top : row + 1], z)[..., -1:, col : col + 1]
                 x[:, :, row : row + 1, col : col + 1] = self.likelihood.sample(params)
         return x
+
+
+register_decoder(
+    DecoderSpec(
+        "pixelcnn",
+        PixelCNNDecoder,
+        factorized=False,  # a whole Decoder: it takes the likelihood, whose parameters depend on x_<i
+        sizes=("layers", "channels", "kernel"),
+        likelihoods=DISCRETE_LIKELIHOODS,
+        refusal="models discrete pixels: a bernoulli likelihood for binary images or logistic_mixture for "
+        "8-bit ones",
+    )
+)

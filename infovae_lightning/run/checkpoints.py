@@ -30,6 +30,7 @@ from torch import nn
 from infovae_lightning.data.errors import one_line
 from infovae_lightning.errors import CheckpointError
 from infovae_lightning.nets.likelihoods import default_sigma_min
+from infovae_lightning.nets.registry import net_spec
 
 MODEL_CLASS_KEY = "infovae_model_class"
 # Settings that may change when a run is resumed or fine-tuned: where it was initialised from, and whether
@@ -90,8 +91,15 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 
 def upgrade_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
-    """`hparams` with each key of `ADDED_HPARAMS` it lacks (where its parent exists) set to its old value."""
+    """`hparams` with each key of `ADDED_HPARAMS` it lacks (where its parent exists) set to its old value, and
+    `net` nested with its defaults filled in (`nets.registry.net_spec`: earlier versions stored it flat), as
+    the model's `__init__` reads it."""
     upgraded = copy.deepcopy(dict(hparams))
+    if isinstance(upgraded.get("net"), MutableMapping):
+        try:
+            upgraded["net"] = net_spec(upgraded["net"])
+        except ValueError:  # not a net at all: the model refuses it when built
+            pass
     for dotted, value in ADDED_HPARAMS.items():
         *parents, leaf = dotted.split(".")
         node: Any = upgraded
@@ -117,10 +125,11 @@ def check_fits(model: nn.Module, ckpt: Checkpoint) -> None:
     for key in sorted(ours.keys() | theirs.keys()):
         if ours.get(key) != theirs.get(key):
             shapes = f"{theirs.get(key, 'absent')} in the checkpoint, {ours.get(key, 'absent')} in the model"
+            saved, built = upgrade_hparams(ckpt.hparams), upgrade_hparams(dict(model.hparams))
             differ = [
                 k
                 for k in ("input_shape", "net", "likelihood", "deterministic", "disc_hidden")
-                if ckpt.hparams.get(k) != model.hparams.get(k)
+                if saved.get(k) != built.get(k)
             ]
             cause = f" (they differ in {', '.join(differ)})" if differ else ""
             raise CheckpointError(f"{ckpt.path} does not fit the {name}: {key} is {shapes}{cause}")

@@ -31,6 +31,7 @@ from infovae_lightning.compat import LightningCLIWithoutCheckpointHparams, given
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import CheckpointError, ConfigError, InfoVAEError
 from infovae_lightning.models import MMDVAE, InfoVAE
+from infovae_lightning.nets.registry import decoder_name
 from infovae_lightning.run import core
 from infovae_lightning.run.checkpoints import (
     Checkpoint,
@@ -138,7 +139,7 @@ class InfoVAECLI(LightningCLIWithoutCheckpointHparams):
             raise ConfigError("choose a model: --model ELBOVAE, MMDVAE, SteinVAE or AdversarialAE")
         check_values(config)  # the trainer settings train.py's pre-flight refuses
         data, args, ckpt = config.data, config.model.init_args, self.from_checkpoint
-        shape, likelihood = core.data_defaults(data.name, data.binarize, args.net["name"])
+        shape, likelihood = core.data_defaults(data.name, data.binarize, decoder_name(_as_dict(args.net)))
         if ckpt is None:  # as train.py: the input shape and natural likelihood of the data, unless given
             given = self.given_model(self.subcommand)[1]
             args.input_shape = given.get("input_shape", shape)
@@ -171,6 +172,11 @@ class InfoVAECLI(LightningCLIWithoutCheckpointHparams):
                 check_fits(self.model, ckpt)
         # Missing, corrupt or truncated data files are reported before the loggers write anything.
         load_data_early(self.datamodule, self.subcommand)
+
+
+def _as_dict(value: Any) -> Any:
+    """A jsonargparse `Namespace` as a plain dict (a nested `net`, say); anything else as it is."""
+    return value.as_dict() if isinstance(value, Namespace) else value
 
 
 def built_by(error: BaseException) -> str:

@@ -29,8 +29,9 @@ from infovae_lightning.data import (
 )
 from infovae_lightning.data.datamodule import InfoVAEDataModule
 from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
-from infovae_lightning.nets import MLP, ConvEncoder, PixelCNNDecoder, build_likelihood
+from infovae_lightning.nets import build_likelihood
 from infovae_lightning.nets.likelihoods import default_sigma_min
+from infovae_lightning.nets.registry import BUILDER_ARGS, PARTS, network_names, network_spec, on_register
 from infovae_lightning.run.loggers import job_name, sweep_group
 from infovae_lightning.run.schemas import import_path, make_schema
 
@@ -110,8 +111,8 @@ FROM_THE_RUN: dict[str, dict[str, Any]] = {
         "net": II("net"),
     },
     "model.likelihood": {
-        # bernoulli for binary data, gaussian otherwise (logistic_mixture under net=pixelcnn)
-        "name": "${infovae.likelihood:${data.name},${data.binarize},${net.name}}",
+        # bernoulli for binary data, gaussian otherwise (logistic_mixture under the pixelcnn decoder)
+        "name": "${infovae.likelihood:${data.name},${data.binarize},${net.decoder.name}}",
         "sigma": II("infovae.sigma:${data.name}"),  # images: the authors' sigma^2 = 1/2
         "learn_sigma": II("infovae.learn_sigma:${data.name}"),
         "levels": II("infovae.levels:${data.name}"),  # 256 on 8-bit data (dequantized)
@@ -127,14 +128,6 @@ MODELS: list[tuple[str, type, str]] = [
     ("stein", SteinVAE, "SteinConf"),
     ("aae", AdversarialAE, "AAEConf"),
 ]
-# The network specs (`/schema/net/<name>`): the networks whose arguments they hold, with a key prefix
-# (net=pixelcnn: a conv encoder and a PixelCNN decoder, whose arguments are `pixel_*`).
-NETS: list[tuple[str, list[tuple[Any, str]], str]] = [
-    ("mlp", [(MLP, "")], "MLPNetConf"),
-    ("conv", [(ConvEncoder, "")], "ConvNetConf"),
-    ("pixelcnn", [(ConvEncoder, ""), (PixelCNNDecoder, "pixel_")], "PixelCNNNetConf"),
-]
-NET_SHAPES = ("in_shape", "out_shape", "input_shape", "latent_dim", "likelihood")  # passed by the builders
 
 
 def likelihood_schema() -> type:
@@ -160,9 +153,31 @@ def model_schema(cls: type, name: str, likelihood: type) -> type:
     )
 
 
-def net_schema(net: str, parts: list[tuple[Any, str]], name: str) -> type:
-    """A `net` spec's keys: its `name` and the arguments of its networks (`parts`, as in `NETS`)."""
-    return make_schema(name, parts, exclude=NET_SHAPES, fixed={"name": net}, module=__name__)
+def net_schema_name(kind: str, name: str) -> str:
+    """The schema's class name of encoder or decoder `name`: `conv` decoder -> `ConvDecoderConf`."""
+    return "".join(word.capitalize() for word in name.split("_")) + f"{kind.capitalize()}Conf"
+
+
+def net_schema(kind: str, name: str) -> type:
+    """`net.encoder` or `net.decoder` (`kind`) of network `name`: its `name` and the keyword arguments of
+    the class registered under it (`nets.registry`), less those the builders pass (shapes, likelihood)."""
+    network = network_spec(kind, name).network
+    return make_schema(
+        net_schema_name(kind, name),
+        [(network, "")],
+        exclude=BUILDER_ARGS,
+        fixed={"name": name},
+        module=__name__,
+    )
+
+
+def store_net_schema(kind: str, name: str) -> type:
+    """Stores the schema of a registered network as `/schema/net/<kind>/<name>` (the base of
+    `conf/net/<kind>/<name>.yaml`) and returns it. Done for every network, also one registered later."""
+    schema = net_schema(kind, name)
+    ConfigStore.instance().store(group=f"schema/net/{kind}", name=name, node=schema)
+    _keep(schema)
+    return schema
 
 
 def data_schema() -> type:
@@ -227,9 +242,9 @@ def register_schemas() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConf)
     _keep(likelihood_schema())
-    for net, parts, name in NETS:
-        _keep(schema := net_schema(net, parts, name))
-        cs.store(group="schema/net", name=net, node=schema)
+    for kind in PARTS:
+        for net in network_names(kind):
+            store_net_schema(kind, net)
     for preset, cls, name in MODELS:
         register_model(preset, cls, name)
     _keep(schema := data_schema())
@@ -237,6 +252,8 @@ def register_schemas() -> None:
 
 
 register_resolvers()
-# The generated schemas by name (also module attributes: MMDConf, MLPNetConf, LikelihoodConf, DataConf, ...).
+# The generated schemas by name (also module attributes: MMDConf, MlpEncoderConf, LikelihoodConf, DataConf,
+# ...).
 SCHEMAS: dict[str, type] = {}
 register_schemas()
+on_register(lambda kind, spec: store_net_schema(kind, spec.name))  # a network registered from now on

@@ -69,13 +69,13 @@ def data_shape(name: str) -> list[int]:
         raise ConfigError(f"data: {e}") from None
 
 
-def data_defaults(name: str, binarize: Any, net_name: str) -> tuple[list[int], dict[str, Any]]:
-    """A model's `input_shape` and `likelihood` for data set `name` (as `binarize`d) and decoder `net_name`,
+def data_defaults(name: str, binarize: Any, decoder: str) -> tuple[list[int], dict[str, Any]]:
+    """A model's `input_shape` and `likelihood` for data set `name` (as `binarize`d) and decoder `decoder`,
     when not given: the data's shape and natural likelihood. (`train.py` gets the same from the schema's
     resolvers, `run.config`.)"""
     shape = data_shape(name)
     try:
-        likelihood = likelihood_defaults(name, binarize, net_name)
+        likelihood = likelihood_defaults(name, binarize, decoder)
     except ValueError as e:
         raise ConfigError(f"data: {e}") from None
     return shape, {**likelihood, "components": DEFAULT_COMPONENTS}
