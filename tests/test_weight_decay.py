@@ -29,6 +29,7 @@ def test_no_weight_decay_is_plain_adam_and_frozen_weights_stay_out() -> None:
     model = ELBOVAE(freeze="encoder")
     optimizer = model.configure_optimizers()
     assert type(optimizer) is torch.optim.Adam
+    assert len(optimizer.param_groups) == 1  # as in checkpoints of earlier versions, which then resume
     trained = {id(p) for g in optimizer.param_groups for p in g["params"]}
     assert trained == {id(p) for p in model.decoder.parameters()}
 

@@ -47,8 +47,11 @@ DECAYED_LAYERS = (
 def decay_groups(modules: Sequence[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
     """The trainable parameters of `modules` as optimizer groups: the weights of linear and conv layers
     with `weight_decay`, the rest (biases, a likelihood's log σ) without: decay would pull log σ to 0,
-    σ towards 1, and biases are not what overfits."""
+    σ towards 1, and biases are not what overfits. Without decay, one group, as checkpoints written before
+    `weight_decay` existed hold (their optimizer state resumes)."""
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    if not weight_decay:
+        return [{"params": params}]
     layers = [layer for m in modules for layer in m.modules() if isinstance(layer, DECAYED_LAYERS)]
     decayed = {id(layer.weight) for layer in layers}
     groups = [
