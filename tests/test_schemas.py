@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from infovae_lightning.models import MMDVAE, InfoVAE
+from infovae_lightning.models import MMDVAE, InfoVAE, ModelSpec, model_names, model_spec, register_model
 from infovae_lightning.nets.registry import PARTS, network_names
 from infovae_lightning.run import config
 from infovae_lightning.run.schemas import keyword_parameters, make_schema, schema_type
@@ -34,7 +34,9 @@ class ProbeVAE(MMDVAE):
 
 @pytest.fixture
 def schemas_restored() -> Iterator[None]:
+    mmd = model_spec("mmd")
     yield
+    register_model(mmd, replace=True)  # the library's own record again
     config.register_schemas()  # the schemas of the library's own classes again
 
 
@@ -49,7 +51,8 @@ def fields(schema: type) -> dict[str, Any]:
 def test_an_argument_added_to_a_model_is_a_config_key(schemas_restored: None, tmp_path: Path) -> None:
     with pytest.raises(CONFIG_ERRORS, match="probe_arg"):  # not a key of MMDVAE's schema
         compose_config(["model.probe_arg=5"])
-    config.register_model("mmd", ProbeVAE, "MMDConf")  # conf/model/mmd.yaml now extends ProbeVAE's schema
+    # Registering stores the schema: conf/model/mmd.yaml now extends ProbeVAE's.
+    register_model(ModelSpec("mmd", ProbeVAE, "MMDConf"), replace=True)
     cfg = compose_config(["data=toy", "model.probe_arg=5"], tmp_path)
     assert cfg.model.probe_arg == 5 and cfg.model.lam == 1000.0  # MMDVAE's default, through **kwargs
     model = instantiate(cfg.model, _convert_="all")
@@ -101,7 +104,7 @@ def test_a_preset_holds_only_values_that_differ_from_the_code(path: Path) -> Non
     preset = OmegaConf.to_container(OmegaConf.load(path))
     (base,) = (entry for entry in preset.pop("defaults") if entry.startswith("/schema/"))
     group, _, name = base.removeprefix("/schema/").partition("@")[0].rpartition("/")
-    names = {("model", p): n for p, _, n in config.MODELS} | {
+    names = {("model", m): model_spec(m).schema for m in model_names()} | {
         (f"net/{kind}", n): config.net_schema_name(kind, n) for kind in PARTS for n in network_names(kind)
     }
     defaults = fields(config.SCHEMAS[names[group, name]])

@@ -21,6 +21,7 @@ from torch import Tensor
 from infovae_lightning.divergences.adversarial import LatentDiscriminator
 from infovae_lightning.errors import NonFiniteLossError
 from infovae_lightning.models.base import Divergence, InfoVAE, adam
+from infovae_lightning.models.registry import ModelSpec, register_model
 
 
 class AdversarialAE(InfoVAE):
@@ -94,3 +95,6 @@ class AdversarialAE(InfoVAE):
         ae = super().configure_optimizers()
         disc = adam(self.discriminator.parameters(), self.hparams.disc_lr, self.device)
         return [ae, disc]
+
+
+register_model(ModelSpec("aae", AdversarialAE, "AAEConf", unused_parameters=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from infovae_lightning.models.base import InfoVAE
+from infovae_lightning.models.registry import ModelSpec, register_model
 
 
 class ELBOVAE(InfoVAE):
@@ -19,3 +20,6 @@ class ELBOVAE(InfoVAE):
                 f"(got alpha={alpha}, lam={lam}); use model=mmd, stein or aae for other values"
             )
         super().__init__(alpha=alpha, lam=lam, **kwargs)
+
+
+register_model(ModelSpec("elbo", ELBOVAE, "ELBOConf"))

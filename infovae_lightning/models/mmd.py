@@ -13,6 +13,7 @@ from torch import Tensor
 
 from infovae_lightning.divergences import MMD
 from infovae_lightning.models.base import Divergence, InfoVAE
+from infovae_lightning.models.registry import ModelSpec, register_model
 
 
 class MMDVAE(InfoVAE):
@@ -41,3 +42,6 @@ class MMDVAE(InfoVAE):
         prior = self.sample_prior(self.hparams.prior_samples or z.shape[0])
         mmd = self.mmd(self.global_batch(z), self.global_batch(prior))  # the global batch under DDP
         return Divergence(mmd, mmd)
+
+
+register_model(ModelSpec("mmd", MMDVAE, "MMDConf"))

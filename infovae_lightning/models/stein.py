@@ -13,6 +13,7 @@ from torch import Tensor
 
 from infovae_lightning.divergences import SteinDivergence
 from infovae_lightning.models.base import Divergence, InfoVAE
+from infovae_lightning.models.registry import ModelSpec, register_model
 
 
 class SteinVAE(InfoVAE):
@@ -27,3 +28,6 @@ class SteinVAE(InfoVAE):
     def divergence(self, z: Tensor) -> Divergence:
         surrogate, ksd = self.stein(self.global_batch(z))  # the global batch under DDP
         return Divergence(surrogate, ksd)
+
+
+register_model(ModelSpec("stein", SteinVAE, "SteinConf"))

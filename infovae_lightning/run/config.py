@@ -28,7 +28,9 @@ from infovae_lightning.data import (
     natural_likelihood,
 )
 from infovae_lightning.data.datamodule import InfoVAEDataModule
-from infovae_lightning.models import ELBOVAE, MMDVAE, AdversarialAE, SteinVAE
+from infovae_lightning.models import ModelSpec, model_names, model_spec
+from infovae_lightning.models.registry import model_of_class
+from infovae_lightning.models.registry import on_register as on_model_registered
 from infovae_lightning.nets import build_likelihood
 from infovae_lightning.nets.likelihoods import default_sigma_min
 from infovae_lightning.nets.registry import BUILDER_ARGS, PARTS, network_names, network_spec, on_register
@@ -75,6 +77,11 @@ def _classifier_domain(name: str) -> str:
     return classifier_domain(name) or name
 
 
+def _ddp_strategy(target: str) -> str:
+    spec = model_of_class(target)
+    return "ddp_find_unused_parameters_true" if spec is not None and spec.unused_parameters else "ddp"
+
+
 def register_resolvers() -> None:
     resolvers = {
         "infovae.input_shape": lambda name: list(input_shape(name)),
@@ -89,9 +96,11 @@ def register_resolvers() -> None:
         "infovae.wandb_name": job_name,
         "infovae.sub": lambda a, b: a - b,
         "infovae.domain": _classifier_domain,
-        # Each AAE player's backward pass leaves the other's parameters without gradient: DDP must be told.
+        # A model whose backward passes leave parameters without gradient (the AAE's players): DDP is told.
         "infovae.ddp_strategy": lambda target: (
-            "ddp_find_unused_parameters_true" if "AdversarialAE" in target else "ddp"
+            "ddp_find_unused_parameters_true"
+            if getattr(model_of_class(target), "unused_parameters", False)
+            else "ddp"
         ),
     }
     for name, fn in resolvers.items():
@@ -120,14 +129,6 @@ FROM_THE_RUN: dict[str, dict[str, Any]] = {
     },
     "data": {"root": II("paths.data_dir"), "seed": II("seed")},
 }
-
-# The model presets: config-store name (`/schema/model/<name>`), class, and the schema's name in messages.
-MODELS: list[tuple[str, type, str]] = [
-    ("elbo", ELBOVAE, "ELBOConf"),
-    ("mmd", MMDVAE, "MMDConf"),
-    ("stein", SteinVAE, "SteinConf"),
-    ("aae", AdversarialAE, "AAEConf"),
-]
 
 
 def likelihood_schema() -> type:
@@ -221,11 +222,11 @@ class TrainConf:
     eval_data: Any = None  # a labelled data set for class-aware metrics, when `data` has none
 
 
-def register_model(name: str, cls: type, schema_name: str | None = None) -> type:
-    """Stores the schema of model class `cls` as `/schema/model/<name>` (a preset YAML extends it) and
+def store_model_schema(spec: ModelSpec) -> type:
+    """Stores the schema of registered model `spec` as `/schema/model/<name>` (a preset YAML extends it) and
     returns it."""
-    schema = model_schema(cls, schema_name or f"{cls.__name__}Conf", SCHEMAS["LikelihoodConf"])
-    ConfigStore.instance().store(group="schema/model", name=name, node=schema)
+    schema = model_schema(spec.cls, spec.schema, SCHEMAS["LikelihoodConf"])
+    ConfigStore.instance().store(group="schema/model", name=spec.name, node=schema)
     _keep(schema)
     return schema
 
@@ -245,8 +246,8 @@ def register_schemas() -> None:
     for kind in PARTS:
         for net in network_names(kind):
             store_net_schema(kind, net)
-    for preset, cls, name in MODELS:
-        register_model(preset, cls, name)
+    for name in model_names():
+        store_model_schema(model_spec(name))
     _keep(schema := data_schema())
     cs.store(group="schema/data", name="data", node=schema)
 
@@ -257,3 +258,4 @@ register_resolvers()
 SCHEMAS: dict[str, type] = {}
 register_schemas()
 on_register(lambda kind, spec: store_net_schema(kind, spec.name))  # a network registered from now on
+on_model_registered(store_model_schema)  # a model registered from now on
