@@ -70,12 +70,9 @@ def on_register(listener: Callable[[ModelSpec], None]) -> None:
     _LISTENERS.append(listener)
 
 
-def model_of_class(path: str) -> ModelSpec | None:
-    """The record whose class has import path `path` (a config's `_target_`); None for an unregistered one."""
-    for spec in _MODELS.values():
-        if f"{spec.cls.__module__}.{spec.cls.__qualname__}" == path:
-            return spec
-    return None
+def model_of_class(cls: type) -> ModelSpec | None:
+    """The record of model class `cls`; None for an unregistered one."""
+    return next((spec for spec in _MODELS.values() if spec.cls is cls), None)
 
 
 def model_names() -> tuple[str, ...]:

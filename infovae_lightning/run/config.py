@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import get_class
 from omegaconf import II, MISSING, OmegaConf
 
 from infovae_lightning.data import (
@@ -78,7 +79,7 @@ def _classifier_domain(name: str) -> str:
 
 
 def _ddp_strategy(target: str) -> str:
-    spec = model_of_class(target)
+    spec = model_of_class(get_class(target))
     return "ddp_find_unused_parameters_true" if spec is not None and spec.unused_parameters else "ddp"
 
 
@@ -97,11 +98,7 @@ def register_resolvers() -> None:
         "infovae.sub": lambda a, b: a - b,
         "infovae.domain": _classifier_domain,
         # A model whose backward passes leave parameters without gradient (the AAE's players): DDP is told.
-        "infovae.ddp_strategy": lambda target: (
-            "ddp_find_unused_parameters_true"
-            if getattr(model_of_class(target), "unused_parameters", False)
-            else "ddp"
-        ),
+        "infovae.ddp_strategy": _ddp_strategy,
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
