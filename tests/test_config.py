@@ -60,8 +60,8 @@ def test_trainer_logger_callbacks_instantiate(logger: str, trainer: str, tmp_pat
 
 
 def test_presets_have_their_documented_weights() -> None:
-    """The paper's (ELBO, β, MMD's Section 5.2 comparison, AAE) or, for Stein, the measured one (α = 1, λ = 10:
-    docs/results.md "The Stein-VAE preset")."""
+    """The paper's weights (ELBO, β, MMD's Section 5.2 comparison, AAE) or, for Stein, the measured ones
+    (α = 1, λ = 10: docs/results.md "The Stein-VAE preset")."""
     presets = {m: compose_config([f"model={m}"]).model for m in MODELS}
     weights = {m: (preset.alpha, preset.lam) for m, preset in presets.items()}
     assert weights == {

@@ -189,9 +189,8 @@ class InfoVAE(L.LightningModule):
         if freeze is not None and freeze not in FREEZABLE:
             raise ValueError(f"freeze must be one of {', '.join(FREEZABLE)} (or null), got {freeze!r}")
         likelihood = _plain(likelihood)  # a copy: the default is shared
-        net = _plain(
-            net_spec(_plain(net))
-        )  # nested, with the defaults filled in (an old flat form converted)
+        # Nested, with the defaults filled in (an old flat form converted).
+        net = _plain(net_spec(_plain(net)))
         input_shape = [int(s) for s in input_shape]
         self.save_hyperparameters()  # every class's arguments, a subclass's own ones too
         # ...as plain values with the defaults filled in (a subclass passes its **kwargs on as it got them).
