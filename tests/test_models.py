@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import lightning as L
@@ -91,6 +92,26 @@ def test_aae_steps_both_players() -> None:
     changed = {n.split(".")[0] for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert changed == {"encoder", "decoder", "discriminator"}
     assert trainer.global_step == 4  # 3 discriminator steps + 1 autoencoder step, all counted by Lightning
+
+
+@pytest.mark.parametrize("cls", [AdversarialAE, MMDVAE])
+def test_max_steps_in_batches_is_stated_for_multi_step_models(cls, caplog: pytest.LogCaptureFixture) -> None:
+    """The AAE's max_steps counts both players' steps; the log says how many batches that is."""
+    model = cls(latent_dim=2, net={"name": "mlp", "hidden": [8]})
+    x = torch.bernoulli(torch.rand(32, 1, 28, 28))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(32)), batch_size=8)
+    trainer = L.Trainer(max_steps=6, max_epochs=-1, **QUIET_TRAINER, accelerator="cpu")
+    with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+        trainer.fit(model, train_dataloaders=loader)
+    stated = [r.getMessage() for r in caplog.records if "optimizer steps a batch" in r.getMessage()]
+    if cls is AdversarialAE:
+        assert stated == [
+            "AdversarialAE makes 2 optimizer steps a batch and trainer.max_steps counts each: max_steps=6 is "
+            "3 batches. To match a model trained for N batches, set trainer.max_steps to 2·N."
+        ]
+        assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
+    else:
+        assert stated == []
 
 
 def test_discriminator_learns_to_separate_shifted_codes() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from infovae_lightning.errors import NonFiniteLossError
@@ -377,6 +378,14 @@ class InfoVAE(L.LightningModule):
         if self.hparams.init_from and not self._weights_restored:
             load_weights(self, self.hparams.init_from)
             self._weights_restored = True
+        per_batch, max_steps = self.optimizer_steps_per_batch(), self.trainer.max_steps
+        if per_batch > 1 and max_steps > 0:
+            # A trap when comparing models at one `trainer.max_steps`: this one would see fewer batches.
+            rank_zero_info(
+                f"{type(self).__name__} makes {per_batch} optimizer steps a batch and trainer.max_steps "
+                f"counts each: max_steps={max_steps} is {math.ceil(max_steps / per_batch)} batches. To match "
+                f"a model trained for N batches, set trainer.max_steps to {per_batch}·N."
+            )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[MODEL_CLASS_KEY] = class_path(type(self))
