@@ -1,0 +1,173 @@
+"""Tables and curves of docs/results.md's model comparison at 20,000 batches, from several sweeps' jobs.
+
+Each job is put in a group (model, latent dimension) and its seed pooled with the group's other seeds. Steps
+are training batches, as the loggers count them (the AAE's `trainer.max_steps` counts both players' optimizer
+steps, so its runs were given twice the steps for the same batches). A metric's value at step S is the last
+one logged at or before S. `runs.csv` (committed) holds every point read, so the tables and the figure can be
+made again from it alone:
+
+    python docs/results/comparison_20k/make_tables.py /work/exp/<sweep> ...   # from the sweeps
+    python docs/results/comparison_20k/make_tables.py                         # from runs.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = {"ELBOVAE": "ELBO", "AdversarialAE": "AAE", "SteinVAE": "Stein-VAE", "MMDVAE": "MMD-VAE"}
+METRICS = {  # metric: (column title, format)
+    "val/recon": ("recon", "{:.1f}"),
+    "val/active_units": ("active", "{:.1f}"),
+    "val/class_dist_ce": ("class_dist_ce", "{:.3f}"),
+    "val/semisup_acc_100": ("semi-sup. 100", "{:.3f}"),
+    "val/semisup_acc_all": ("semi-sup. 8k", "{:.3f}"),
+    "val/mmd_full": ("mmd_full", "{:.4f}"),
+    "val/logdet_cov_per_dim": ("logdet/dim", "{:.3f}"),
+    "val/kl": ("KL", "{:.1f}"),
+}
+# Ranked at each checkpoint:
+RANKED = ("val/recon", "val/class_dist_ce", "val/semisup_acc_all", "val/mmd_full")
+HIGHER_IS_BETTER = {"val/semisup_acc_all", "val/semisup_acc_100", "val/active_units"}
+CHECKPOINTS = (5000, 10000, 15000, 20000)
+CURVES = ("val/recon", "val/mmd_full", "val/logdet_cov_per_dim", "val/class_dist_ce")
+
+# (model, latent, metric) → seed → [(step, value)]
+Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
+
+
+def read_sweeps(sweeps: list[Path]) -> list[dict]:
+    """Every (model, latent, seed, step, metric, value) of the completed jobs under `sweeps`."""
+    sys.path.insert(0, str(HERE.parents[2]))
+    from infovae_lightning.report.collect import read_history, read_sweep
+
+    rows = []
+    for sweep in sweeps:
+        for job in read_sweep(sweep):
+            if not job.completed:
+                print(f"skipped {job.path} ({job.status})", file=sys.stderr)
+                continue
+            model = MODELS[job.config["model"]["_target_"].rpartition(".")[2]]
+            key = dict(model=model, latent=job.config["latent_dim"], seed=job.config["seed"])
+            for metric, points in read_history(job).items():
+                if metric in METRICS:
+                    rows += [dict(key, step=s, metric=metric, value=v) for s, v in points]
+    return rows
+
+
+def series_of(rows: list[dict]) -> Series:
+    series: Series = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        point = (int(r["step"]), float(r["value"]))
+        series[r["model"], int(r["latent"]), r["metric"]][int(r["seed"])].append(point)
+    return series
+
+
+def values_at(series: Series, model: str, latent: int, metric: str, step: int) -> list[float]:
+    """Each seed's last value at or before `step` (batches 0-based: validation runs at 499, 999, ...)."""
+    out = []
+    for points in series[model, latent, metric].values():
+        before = [v for s, v in sorted(points) if s <= step]
+        if before and max(s for s, _ in points) >= step - 1:  # the job ran that far
+            out.append(before[-1])
+    return out
+
+
+def cell(values: list[float], form: str) -> str:
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return form.format(values[0]) + " (n=1)"
+    return f"{form.format(statistics.fmean(values))} ± {form.format(statistics.stdev(values))}"
+
+
+def groups(series: Series) -> list[tuple[str, int]]:
+    order = list(MODELS.values())
+    return sorted({(m, lat) for m, lat, _ in series}, key=lambda g: (g[1], order.index(g[0])))
+
+
+def table(series: Series, step: int) -> str:
+    head = ["model", "latent", "seeds", *(title for title, _ in METRICS.values())]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for model, latent in groups(series):
+        seeds = len(values_at(series, model, latent, "val/recon", step))
+        if not seeds:
+            continue
+        cells = [cell(values_at(series, model, latent, m, step), form) for m, (_, form) in METRICS.items()]
+        lines.append(f"| {model} | {latent} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rankings(series: Series) -> str:
+    """Per latent dimension and metric, the models from best to worst by their seeds' mean at each
+    checkpoint: whether the ranking has stopped moving."""
+    head = ["latent", "metric", *(f"{s:,}" for s in CHECKPOINTS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for latent in sorted({lat for _, lat in groups(series)}):
+        models = [m for m, lat in groups(series) if lat == latent]
+        for metric in RANKED:
+            cells = []
+            for step in CHECKPOINTS:
+                means = {m: v for m in models if (v := values_at(series, m, latent, metric, step - 1))}
+                best_first = metric in HIGHER_IS_BETTER
+                ranked = sorted(means, key=lambda m: statistics.fmean(means[m]), reverse=best_first)
+                cells.append(" > ".join(ranked) if len(ranked) == len(models) else "—")
+            lines.append(f"| {latent} | {METRICS[metric][0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def figure(series: Series, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    latents = sorted({lat for _, lat in groups(series)})
+    size = (4 * len(CURVES), 3.2 * len(latents))
+    fig, axes = plt.subplots(len(latents), len(CURVES), figsize=size, squeeze=False)
+    for row, latent in zip(axes, latents, strict=True):
+        for ax, metric in zip(row, CURVES, strict=True):
+            for model, lat in groups(series):
+                by_seed = series[model, lat, metric] if lat == latent else {}
+                steps = sorted(set.intersection(*(set(dict(p)) for p in by_seed.values()))) if by_seed else []
+                if not steps:
+                    continue
+                values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
+                mean, std = values.mean(0), values.std(0)
+                (line,) = ax.plot(steps, mean, label=f"{model} (n={len(values)})")
+                ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+            ax.set_title(f"{metric}, latent {latent}")
+            ax.set_xlabel("batches")
+            if metric in ("val/class_dist_ce", "val/mmd_full"):
+                ax.set_yscale("log")
+        row[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main(argv: list[str]) -> None:
+    runs = HERE / "runs.csv"
+    if argv:
+        rows = read_sweeps([Path(a) for a in argv])
+        with runs.open("w", newline="") as f:
+            writer = csv.DictWriter(f, ["model", "latent", "seed", "step", "metric", "value"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with runs.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    series = series_of(rows)
+    for step in (4999, 19999):
+        print(f"\n### {step + 1:,} batches\n\n{table(series, step)}")
+    print(f"\n### Ranking (best first) at each checkpoint\n\n{rankings(series)}")
+    figure(series, HERE / "curves.png")
+    print(f"\nwrote {runs} and {HERE / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
