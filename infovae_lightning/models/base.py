@@ -378,6 +378,8 @@ class InfoVAE(L.LightningModule):
         if self.hparams.init_from and not self._weights_restored:
             load_weights(self, self.hparams.init_from)
             self._weights_restored = True
+
+    def on_train_start(self) -> None:
         per_batch, max_steps = self.optimizer_steps_per_batch(), self.trainer.max_steps
         if per_batch > 1 and max_steps > 0:
             # A trap when comparing models at one `trainer.max_steps`: this one would see fewer batches.
