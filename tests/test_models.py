@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import lightning as L
@@ -112,6 +113,27 @@ def test_max_steps_in_batches_is_stated_for_multi_step_models(cls, caplog: pytes
         assert trainer.fit_loop.epoch_loop.batch_progress.total.completed == 3
     else:
         assert stated == []
+
+
+@pytest.mark.parametrize("std_init", [None, 0.1, 2.0])
+def test_std_init_is_the_untrained_encoders_sigma(std_init: float | None) -> None:
+    torch.manual_seed(0)
+    model = MMDVAE(latent_dim=4, net={"encoder": {"name": "mlp", "hidden": [32]}}, std_init=std_init)
+    q = model.encoder(torch.rand(256, 1, 28, 28))
+    expected = 1e-3 + math.log(2) if std_init is None else std_init  # softplus(0) = log 2
+    assert q.std.median().item() == pytest.approx(expected, rel=0.2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"std_init": 1e-3}, "std_init must be > std_floor"),
+        ({"std_init": 0.1, "alpha": 1.0, "deterministic": True}, "a deterministic encoder has none"),
+    ],
+)
+def test_std_init_is_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        MMDVAE(latent_dim=2, **kwargs)
 
 
 def test_discriminator_learns_to_separate_shifted_codes() -> None:

@@ -41,6 +41,7 @@ OUT_OF_RANGE: dict[str, list] = {
     "model.alpha": [1.5],  # (a negative alpha is a beta-VAE's beta = 1 - alpha > 1: valid)
     "model.lam": [-1.0],
     "model.std_floor": [-0.1],
+    "model.std_init": [0.0, -1.0],
     "model.lr": [0.0, -1e-3],
     "model.init_from": ["/no/such/init.ckpt"],
     "model.freeze": ["both"],

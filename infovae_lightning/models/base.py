@@ -148,6 +148,8 @@ class InfoVAE(L.LightningModule):
             "sigma_min": 0.01, "levels": 256} (`levels`: 8-bit data, dequantized; null: continuous) or
             {"name": "logistic_mixture", "components": 10} (8-bit images).
         std_floor: lower bound on the encoder's standard deviation.
+        std_init: the encoder's standard deviation at initialisation (null: softplus(0) ≈ 0.69, near the
+            prior's). A small one lets z carry x from the first step, before a decoder learns without it.
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.
         weight_decay: decoupled weight decay (AdamW) of the encoder's and decoder's linear and conv weights;
@@ -173,6 +175,7 @@ class InfoVAE(L.LightningModule):
         net: Mapping[str, Any] = DEFAULT_NET,
         likelihood: Mapping[str, Any] = DEFAULT_LIKELIHOOD,
         std_floor: float = 1e-3,
+        std_init: float | None = None,
         deterministic: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -207,7 +210,7 @@ class InfoVAE(L.LightningModule):
             raise ValueError(
                 f"a deterministic encoder has infinite KL(q(z|x)||p(z)): set alpha=1 (got {alpha})"
             )
-        self.encoder = build_encoder(net, input_shape, latent_dim, std_floor, deterministic)
+        self.encoder = build_encoder(net, input_shape, latent_dim, std_floor, deterministic, std_init)
         self.decoder = build_decoder(net, input_shape, latent_dim, likelihood)
         if freeze is not None:
             getattr(self, freeze).requires_grad_(False)

@@ -48,12 +48,16 @@ def _network(kind: str, net: Mapping[str, Any], in_shape: Sequence[int], **shape
 
 
 def build_encoder(
-    net: Mapping[str, Any], input_shape: Sequence[int], latent_dim: int, std_floor: float, deterministic: bool
+    net: Mapping[str, Any],
+    input_shape: Sequence[int],
+    latent_dim: int,
+    std_floor: float,
+    deterministic: bool,
+    std_init: float | None = None,
 ) -> GaussianEncoder:
     out = GaussianEncoder.out_features(latent_dim, deterministic)
-    return GaussianEncoder(
-        _network("encoder", net, input_shape, out_shape=(out,)), latent_dim, std_floor, deterministic
-    )
+    network = _network("encoder", net, input_shape, out_shape=(out,))
+    return GaussianEncoder(network, latent_dim, std_floor, deterministic, std_init)
 
 
 def build_likelihood(

@@ -47,20 +47,36 @@ class Posterior:
 class GaussianEncoder(nn.Module):
     """Wraps a network that outputs 2·latent_dim numbers (mean, pre-softplus std) per example.
 
-    std = std_floor + softplus(raw): the floor keeps q(z|x) from collapsing to a point mass, which
-    the paper notes makes log q(z|x) (and thus KL and likelihood estimates) blow up.
+    std = std_floor + softplus(raw + shift): the floor keeps q(z|x) from collapsing to a point mass, which
+    the paper notes makes log q(z|x) (and thus KL and likelihood estimates) blow up. The constant shift puts
+    an untrained network's σ (raw ≈ 0) at `std_init`; without it σ starts at softplus(0) ≈ 0.69, near the
+    prior's, which with α = 1 and a decoder that can ignore z is where such a model can stay (docs/results.md,
+    information preference).
     With `deterministic=True` the network outputs latent_dim numbers and q(z|x) is a point mass
     (an AAE-style encoder; only valid when the KL(q(z|x)‖p(z)) term has weight 0, i.e. alpha = 1).
     """
 
-    def __init__(self, net: nn.Module, latent_dim: int, std_floor: float = 1e-3, deterministic: bool = False):
+    def __init__(
+        self,
+        net: nn.Module,
+        latent_dim: int,
+        std_floor: float = 1e-3,
+        deterministic: bool = False,
+        std_init: float | None = None,
+    ):
         super().__init__()
         self.net = net
         self.latent_dim = latent_dim
         if not std_floor >= 0:  # also refuses NaN
             raise ValueError(f"std_floor must be >= 0 (a floor on a standard deviation), got {std_floor}")
+        if std_init is not None and deterministic:
+            raise ValueError("std_init is the σ of a Gaussian q(z|x): a deterministic encoder has none")
+        if std_init is not None and not std_init > std_floor:
+            raise ValueError(f"std_init must be > std_floor ({std_floor}), got {std_init}")
         self.std_floor = std_floor
         self.deterministic = deterministic
+        # softplus⁻¹(std_init − std_floor); 0 keeps the plain softplus of earlier versions.
+        self.std_shift = 0.0 if std_init is None else math.log(math.expm1(std_init - std_floor))
 
     @staticmethod
     def out_features(latent_dim: int, deterministic: bool) -> int:
@@ -73,4 +89,6 @@ class GaussianEncoder(nn.Module):
         if self.deterministic:
             return Posterior(h, None)
         mean, raw_std = h.chunk(2, dim=-1)
+        if self.std_shift:
+            raw_std = raw_std + self.std_shift
         return Posterior(mean, self.std_floor + F.softplus(raw_std))
