@@ -102,9 +102,19 @@ def table(series: Series, step: int) -> str:
     return "\n".join(lines)
 
 
+def ranking(ranked: list[str], values: dict[str, list[float]]) -> str:
+    """`A > B` where the gap between the seeds' means exceeds both models' std, `A ≈ B` where it does not."""
+    spread = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in values.items()}
+    out = ranked[0]
+    for a, b in zip(ranked, ranked[1:], strict=False):
+        gap = abs(statistics.fmean(values[a]) - statistics.fmean(values[b]))
+        out += (" > " if gap > max(spread[a], spread[b]) else " ≈ ") + b
+    return out
+
+
 def rankings(series: Series) -> str:
     """Per latent dimension and metric, the models from best to worst by their seeds' mean at each
-    checkpoint: whether the ranking has stopped moving."""
+    checkpoint (≈: within a standard deviation): whether the ranking has stopped moving."""
     head = ["latent", "metric", *(f"{s:,}" for s in CHECKPOINTS)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for latent in sorted({lat for _, lat in groups(series)}):
@@ -115,7 +125,7 @@ def rankings(series: Series) -> str:
                 means = {m: v for m in models if (v := values_at(series, m, latent, metric, step - 1))}
                 best_first = metric in HIGHER_IS_BETTER
                 ranked = sorted(means, key=lambda m: statistics.fmean(means[m]), reverse=best_first)
-                cells.append(" > ".join(ranked) if len(ranked) == len(models) else "—")
+                cells.append(ranking(ranked, means) if len(ranked) == len(models) else "—")
             lines.append(f"| {latent} | {METRICS[metric][0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
