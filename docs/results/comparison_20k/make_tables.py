@@ -149,8 +149,9 @@ def figure(series: Series, path: Path) -> None:
                     continue
                 values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
                 mean, std = values.mean(0), values.std(0)
-                (line,) = ax.plot(steps, mean, label=f"{model} (n={len(values)})")
-                ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+                color = f"C{list(MODELS.values()).index(model)}"  # one colour per model in every panel
+                ax.plot(steps, mean, color=color, label=f"{model} (n={len(values)})")
+                ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
             ax.set_title(f"{metric}, latent {latent}")
             ax.set_xlabel("batches")
             if metric in ("val/class_dist_ce", "val/mmd_full"):
