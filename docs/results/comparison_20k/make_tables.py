@@ -161,6 +161,23 @@ def figure(series: Series, path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
+def nll_table(path: Path) -> str:
+    """Mean ± std over seeds of `nll.py`'s importance-sampled −log p(x) and −ELBO, by model, α, λ, latent."""
+    by_group: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    with path.open(newline="") as f:
+        for r in csv.DictReader(f):
+            by_group[r["model"], r["alpha"], r["lam"], r["latent"], r["batches"], r["samples"]].append(r)
+    head = ["model", "α", "λ", "latent", "batches", "K", "seeds", "nll_is", "−ELBO", "gap"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for (model, alpha, lam, latent, steps, k), rows in by_group.items():
+        nll, bound = ([float(r[key]) for r in rows] for key in ("nll_is", "neg_elbo"))
+        gap = [b - n for b, n in zip(bound, nll, strict=True)]
+        cells = [cell(v, "{:.1f}") for v in (nll, bound, gap)]
+        key = [model, f"{float(alpha):g}", f"{float(lam):g}", latent, f"{int(steps):,}", k, str(len(rows))]
+        lines.append("| " + " | ".join(key + cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
     if argv:
@@ -176,6 +193,8 @@ def main(argv: list[str]) -> None:
     for step in (4999, 19999):
         print(f"\n### {step + 1:,} batches\n\n{table(series, step)}")
     print(f"\n### Ranking (best first) at each checkpoint\n\n{rankings(series)}")
+    if (HERE / "nll.csv").is_file():
+        print(f"\n### Test −log p(x) (nll.py)\n\n{nll_table(HERE / 'nll.csv')}")
     figure(series, HERE / "curves.png")
     print(f"\nwrote {runs} and {HERE / 'curves.png'}")
 
