@@ -115,7 +115,7 @@ def test_max_steps_in_batches_is_stated_for_multi_step_models(cls, caplog: pytes
         assert stated == []
 
 
-@pytest.mark.parametrize("std_init", [None, 0.1, 2.0])
+@pytest.mark.parametrize("std_init", [None, 0.1, 2.0, 1000.0])
 def test_std_init_is_the_untrained_encoders_sigma(std_init: float | None) -> None:
     torch.manual_seed(0)
     model = MMDVAE(latent_dim=4, net={"encoder": {"name": "mlp", "hidden": [32]}}, std_init=std_init)

@@ -149,7 +149,7 @@ class InfoVAE(L.LightningModule):
             {"name": "logistic_mixture", "components": 10} (8-bit images).
         std_floor: lower bound on the encoder's standard deviation.
         std_init: the encoder's standard deviation at initialisation (null: softplus(0) ≈ 0.69, near the
-            prior's). A small one lets z carry x from the first step, before a decoder learns without it.
+            prior's). A small one makes z carry x from the first step (measured: docs/results.md).
         deterministic: point-mass encoder q(z|x) (requires alpha = 1: no KL(q(z|x)‖p(z)) term).
         lr: Adam learning rate of the encoder and decoder.
         weight_decay: decoupled weight decay (AdamW) of the encoder's and decoder's linear and conv weights;

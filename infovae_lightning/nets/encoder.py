@@ -75,8 +75,10 @@ class GaussianEncoder(nn.Module):
             raise ValueError(f"std_init must be > std_floor ({std_floor}), got {std_init}")
         self.std_floor = std_floor
         self.deterministic = deterministic
-        # softplus⁻¹(std_init − std_floor); 0 keeps the plain softplus of earlier versions.
-        self.std_shift = 0.0 if std_init is None else math.log(math.expm1(std_init - std_floor))
+        # softplus⁻¹(y) = log(eʸ − 1) = y + log(1 − e⁻ʸ) for y = std_init − std_floor (the second form does
+        # not overflow); 0 keeps the plain softplus of earlier versions.
+        y = None if std_init is None else std_init - std_floor
+        self.std_shift = 0.0 if y is None else y + math.log(-math.expm1(-y))
 
     @staticmethod
     def out_features(latent_dim: int, deterministic: bool) -> int:
