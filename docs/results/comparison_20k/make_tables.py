@@ -40,23 +40,19 @@ CURVES = ("val/recon", "val/mmd_full", "val/logdet_cov_per_dim", "val/class_dist
 Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
 
 
+def model_of(config: dict) -> str:
+    return MODELS[config["model"]["_target_"].rpartition(".")[2]]
+
+
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
     """Every (model, latent, seed, step, metric, value) of the completed jobs under `sweeps`."""
-    sys.path.insert(0, str(HERE.parents[2]))
-    from infovae_lightning.report.collect import read_history, read_sweep
+    sys.path.insert(0, str(HERE.parent))
+    from sweep_points import points
 
-    rows = []
-    for sweep in sweeps:
-        for job in read_sweep(sweep):
-            if not job.completed:
-                print(f"skipped {job.path} ({job.status})", file=sys.stderr)
-                continue
-            model = MODELS[job.config["model"]["_target_"].rpartition(".")[2]]
-            key = dict(model=model, latent=job.config["latent_dim"], seed=job.config["seed"])
-            for metric, points in read_history(job).items():
-                if metric in METRICS:
-                    rows += [dict(key, step=s, metric=metric, value=v) for s, v in points]
-    return rows
+    def key_of(config: dict) -> dict:
+        return dict(model=model_of(config), latent=config["latent_dim"], seed=config["seed"])
+
+    return points(sweeps, key_of, METRICS)
 
 
 def series_of(rows: list[dict]) -> Series:

@@ -19,24 +19,15 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-MODELS = {"ELBOVAE": "ELBO", "AdversarialAE": "AAE", "SteinVAE": "Stein-VAE", "MMDVAE": "MMD-VAE"}
 FIELDS = ["model", "alpha", "lam", "latent", "seed", "batches", "examples", "samples", "nll_is", "neg_elbo"]
 FIELDS += ["checkpoint"]
 
 
-def batches(ckpt: Path) -> int:
-    """Training batches behind a checkpoint: its global step over the model's optimizer steps a batch."""
-    from infovae_lightning.run.checkpoints import load_model, read_checkpoint
-
-    return read_checkpoint(ckpt).global_step // load_model(ckpt).optimizer_steps_per_batch()
-
-
-def evaluate(ckpt: Path, x: torch.Tensor, samples: int) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, x: torch.Tensor, samples: int) -> tuple[float, float]:
+    """Mean −log p(x) by importance sampling with K = `samples`, and mean −ELBO, over `x`."""
     from infovae_lightning.metrics.nll import importance_sampled_log_likelihood
     from infovae_lightning.protocols import encode
-    from infovae_lightning.run.checkpoints import load_model
 
-    model = load_model(ckpt).eval()
     generator = torch.Generator().manual_seed(0)
     nll, neg_elbo = [], []
     with torch.no_grad():
@@ -57,9 +48,12 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1000, help="K, importance samples per image")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(HERE.parents[2]))
+    sys.path.insert(0, str(HERE.parent))
+    from make_tables import model_of
+    from sweep_points import completed_jobs
+
     from infovae_lightning.data import InfoVAEDataModule
-    from infovae_lightning.report.collect import read_sweep
+    from infovae_lightning.run.checkpoints import load_model, read_checkpoint
 
     dm = InfoVAEDataModule("binarized_mnist", root=args.root, batch_size=args.examples, download=False)
     dm.setup("test")
@@ -70,23 +64,23 @@ def main(argv: list[str]) -> None:
         writer = csv.DictWriter(f, FIELDS)
         if new:
             writer.writeheader()
-        for sweep in args.sweeps:
-            for job in read_sweep(sweep):
-                ckpt = job.path / "checkpoints" / "last.ckpt"
-                if not job.completed or not ckpt.is_file() or job.config["model"].get("deterministic"):
-                    print(f"skipped {job.path} ({job.status})", file=sys.stderr)
-                    continue
-                torch.manual_seed(0)
-                nll, neg_elbo = evaluate(ckpt, x, args.samples)
-                model = MODELS[job.config["model"]["_target_"].rpartition(".")[2]]
-                spec = job.config["model"]
-                row = dict(model=model, alpha=spec["alpha"], lam=spec["lam"], latent=job.config["latent_dim"])
-                row |= dict(seed=job.config["seed"], batches=batches(ckpt))
-                row |= dict(examples=len(x), samples=args.samples)
-                row |= dict(nll_is=f"{nll:.3f}", neg_elbo=f"{neg_elbo:.3f}")
-                writer.writerow(row | {"checkpoint": f"{sweep.name}/{job.path.name}"})
-                f.flush()
-                print(row, flush=True)
+        for job in completed_jobs(args.sweeps):
+            path = job.path / "checkpoints" / "last.ckpt"
+            spec = job.config["model"]
+            if not path.is_file() or spec.get("deterministic"):  # no density to importance-sample with
+                print(f"skipped {job.path} (no last.ckpt, or a deterministic encoder)", file=sys.stderr)
+                continue
+            torch.manual_seed(0)
+            model = load_model(path).eval()
+            nll, neg_elbo = evaluate(model, x, args.samples)
+            batches = read_checkpoint(path).global_step // model.optimizer_steps_per_batch()
+            row = dict(model=model_of(job.config), alpha=spec["alpha"], lam=spec["lam"])
+            row |= dict(latent=job.config["latent_dim"], seed=job.config["seed"], batches=batches)
+            row |= dict(examples=len(x), samples=args.samples)
+            row |= dict(nll_is=f"{nll:.3f}", neg_elbo=f"{neg_elbo:.3f}")
+            writer.writerow(row | {"checkpoint": f"{job.path.parent.name}/{job.path.name}"})
+            f.flush()
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -48,20 +48,10 @@ def arm_of(config: dict) -> str:
 
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
     """Every (arm, seed, step, metric, value) of the completed jobs under `sweeps`."""
-    sys.path.insert(0, str(HERE.parents[2]))
-    from infovae_lightning.report.collect import read_history, read_sweep
+    sys.path.insert(0, str(HERE.parent))
+    from sweep_points import points
 
-    rows = []
-    for sweep in sweeps:
-        for job in read_sweep(sweep):
-            if not job.completed:
-                print(f"skipped {job.path} ({job.status})", file=sys.stderr)
-                continue
-            arm, seed = arm_of(job.config), job.config["seed"]
-            for metric, points in read_history(job).items():
-                if metric in METRICS:
-                    rows += [dict(arm=arm, seed=seed, step=s, metric=metric, value=v) for s, v in points]
-    return rows
+    return points(sweeps, lambda config: dict(arm=arm_of(config), seed=config["seed"]), METRICS)
 
 
 def value_at(points: list[tuple[int, float]], step: int) -> float | None:
