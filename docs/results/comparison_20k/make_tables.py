@@ -165,7 +165,13 @@ def nll_table(path: Path) -> str:
             by_group[r["model"], r["alpha"], r["lam"], r["latent"], r["batches"], r["samples"]].append(r)
     head = ["model", "α", "λ", "latent", "batches", "K", "seeds", "nll_is", "−ELBO", "gap"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for (model, alpha, lam, latent, steps, k), rows in by_group.items():
+    order = list(MODELS.values())
+
+    def sort_key(g: tuple[str, ...]) -> tuple:
+        model, alpha, lam, latent, steps, k = g
+        return int(latent), order.index(model), float(alpha), float(lam), int(steps), int(k)
+
+    for (model, alpha, lam, latent, steps, k), rows in sorted(by_group.items(), key=lambda i: sort_key(i[0])):
         nll, bound = ([float(r[key]) for r in rows] for key in ("nll_is", "neg_elbo"))
         gap = [b - n for b, n in zip(bound, nll, strict=True)]
         cells = [cell(v, "{:.1f}") for v in (nll, bound, gap)]

@@ -29,6 +29,8 @@ METRICS = {  # metric: (column title, format)
     "val/mmd_full": ("mmd_full", "{:.4f}"),
 }
 CURVES = ("val/recon", "val/mi", "val/active_units", "val/class_dist_ce", "val/mmd_full")
+# Recorded in runs.csv besides the tables' metrics: the batch divergence, for lambda_20k/make_tables.py.
+RECORDED = {*METRICS, "val/div"}
 
 
 def arm_of(config: dict) -> str:
@@ -51,7 +53,7 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
     sys.path.insert(0, str(HERE.parent))
     from sweep_points import points
 
-    return points(sweeps, lambda config: dict(arm=arm_of(config), seed=config["seed"]), METRICS)
+    return points(sweeps, lambda config: dict(arm=arm_of(config), seed=config["seed"]), RECORDED)
 
 
 def value_at(points: list[tuple[int, float]], step: int) -> float | None:
@@ -63,6 +65,8 @@ def table(rows: list[dict], step: int) -> str:
     series: dict[tuple[str, str], dict[int, list[tuple[int, float]]]] = defaultdict(lambda: defaultdict(list))
     max_step: dict[str, int] = defaultdict(int)
     for r in rows:
+        if r["metric"] not in METRICS:
+            continue
         series[r["arm"], r["metric"]][int(r["seed"])].append((int(r["step"]), float(r["value"])))
         max_step[r["arm"]] = max(max_step[r["arm"]], int(r["step"]))
     arms = sorted({r["arm"] for r in rows if max_step[r["arm"]] >= step - 1})
@@ -93,7 +97,8 @@ def figure(rows: list[dict], path: Path) -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.6))
-    arms = sorted({r["arm"] for r in rows})
+    longest = max(int(r["step"]) for r in rows)
+    arms = sorted({r["arm"] for r in rows if int(r["step"]) == longest})  # the arms run to the end
     for ax, metric in zip(axes, CURVES, strict=True):
         for arm in arms:
             by_seed: dict[int, dict[int, float]] = defaultdict(dict)

@@ -4,10 +4,11 @@
 steps 0, 100, 500, 1000, 2000 prints, over 32 batches, the encoder's gradient from the reconstruction (+ KL)
 part and from the weighted divergence: the norm of its mean, its mean norm a batch and signal/noise =
 |mean g| / sqrt(E |g - mean g|^2); and the active units and the mean σ of q(z|x) on 2,000 images.
-`radial`: the radial component of the SVGD direction for z ~ N(0, s² I₅), n = 100 (positive: inwards).
+`radial`: the radial component of the SVGD direction for z ~ N(0, s² I_d), n = 100 (positive: inwards),
+d = `--latent` (5 by default).
 
     python docs/results/stein_preset/gradient_noise.py train stein --alpha 1 --lam 1000 --root ../shared/data
-    python docs/results/stein_preset/gradient_noise.py radial
+    python docs/results/stein_preset/gradient_noise.py radial [--latent 10]
 """
 
 from __future__ import annotations
@@ -75,14 +76,14 @@ def train(kind: str, alpha: float, lam: float, root: Path, seed: int) -> None:
         optimizer.step()
 
 
-def radial(batches: int = 200) -> None:
+def radial(latent: int = 5, batches: int = 200) -> None:
     torch.manual_seed(0)
-    for scale in (0.6, 0.7, 0.8, 0.85, 0.9, 1.0):
+    for scale in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0):
         inward = []
         for _ in range(batches):
-            z = torch.randn(100, 5) * scale
+            z = torch.randn(100, latent) * scale
             inward.append(((svgd_direction(z) * -z).sum(1) / z.norm(dim=1)).mean())
-        own = (scale * torch.randn(10000, 5)).norm(dim=1).mean() / 100
+        own = (scale * torch.randn(10000, latent)).norm(dim=1).mean() / 100
         print(f"scale {scale}: radial phi* {torch.stack(inward).mean():+.4f} (own term |z|/n {own:.4f})")
 
 
@@ -96,8 +97,9 @@ if __name__ == "__main__":
     parser.add_argument("--lam", type=float, default=1000.0)
     parser.add_argument("--root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latent", type=int, default=5, help="radial: the dimension of z")
     args = parser.parse_args()
     if args.what == "train":
         train(args.model, args.alpha, args.lam, args.root, args.seed)
     else:
-        radial()
+        radial(args.latent)

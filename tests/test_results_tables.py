@@ -1,0 +1,58 @@
+"""docs/results.md's measured tables are the ones its scripts make from the committed runs.
+
+Each study under docs/results/ commits the points it read (`runs.csv`, `nll.csv`) and a script that prints its
+tables from them; the tables pasted into docs/results.md must be those, line for line, so that a number in
+the docs can always be traced to a committed run (and a re-run that changes one changes the docs).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+
+
+def script(study: str) -> ModuleType:
+    path = RESULTS / study / "make_tables.py"
+    spec = importlib.util.spec_from_file_location(f"results_{study}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def results_md() -> str:
+    return (ROOT / "docs" / "results.md").read_text()
+
+
+def tables(study: str) -> list[str]:
+    module = script(study)
+    if study == "mmd_presets":
+        runs = rows(RESULTS / study / "runs.csv")
+        return [module.table(runs, step) for step in (5000, 20000)]
+    if study == "comparison_20k":
+        series = module.series_of(rows(RESULTS / study / "runs.csv"))
+        made = [module.table(series, step) for step in (4999, 19999)]
+        return [*made, module.rankings(series), module.nll_table(RESULTS / study / "nll.csv")]
+    series = module.read_runs(RESULTS / "mmd_presets" / "runs.csv")
+    nll = module.read_nll(RESULTS / "comparison_20k" / "nll.csv")
+    return [module.table(series, nll, step) for step in module.STEPS]
+
+
+@pytest.mark.parametrize("study", ["mmd_presets", "comparison_20k", "lambda_20k"])
+def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: str) -> None:
+    for made in tables(study):
+        assert made.count("\n") >= 2, f"{study}: an empty table"
+        assert made in results_md, f"{study}: docs/results.md lacks this table, or shows another:\n{made}"
