@@ -24,11 +24,25 @@ def completed_jobs(sweeps: list[Path]) -> Iterator[Job]:
 def points(
     sweeps: list[Path], key_of: Callable[[dict], dict[str, Any]], metrics: Container[str]
 ) -> list[dict]:
-    """Every (key…, step, metric, value) of the completed jobs, `key_of(job config)` naming each job."""
-    rows = []
+    """Every (key…, step, metric, value) of the completed jobs, `key_of(job config)` naming each job.
+
+    Jobs with the same key (the same arm and seed run twice, say to 5,000 and to 20,000 steps) are read once:
+    the one that ran longest, whose earlier points are the shorter run's steps again."""
+    longest: dict[tuple, tuple[int, Path, dict, dict]] = {}
     for job in completed_jobs(sweeps):
         key = key_of(job.config)
-        for metric, logged in read_history(job).items():
+        history = read_history(job)
+        last = max((s for logged in history.values() for s, _ in logged), default=-1)
+        name = tuple(sorted(key.items()))
+        if name in longest:
+            shorter = job.path if longest[name][0] >= last else longest[name][1]
+            print(f"skipped {shorter} (a longer run of {key} is read)", file=sys.stderr)
+            if shorter == job.path:
+                continue
+        longest[name] = (last, job.path, key, history)
+    rows = []
+    for _, _, key, history in longest.values():
+        for metric, logged in history.items():
             if metric in metrics:
                 rows += [dict(key, step=s, metric=metric, value=v) for s, v in logged]
     return rows
