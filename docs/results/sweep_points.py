@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections.abc import Callable, Container, Iterator
 from pathlib import Path
@@ -46,3 +47,23 @@ def points(
             if metric in metrics:
                 rows += [dict(key, step=s, metric=metric, value=v) for s, v in logged]
     return rows
+
+
+def last_values(by_seed: dict[int, list[tuple[int, float]]], step: int) -> list[float]:
+    """Each seed's last value at or before `step` (0-based: validation runs at 499, 999, …), for the seeds
+    whose run logged that far (within a step)."""
+    out = []
+    for logged in by_seed.values():
+        before = [v for s, v in sorted(logged) if s <= step]
+        if before and max(s for s, _ in logged) >= step - 1:
+            out.append(before[-1])
+    return out
+
+
+def cell(values: list[float], form: str) -> str:
+    """Mean ± std over seeds, or the one value marked (n=1), or — for none."""
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return form.format(values[0]) + " (n=1)"
+    return f"{form.format(statistics.fmean(values))} ± {form.format(statistics.stdev(values))}"

@@ -19,6 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from sweep_points import cell, last_values  # noqa: E402
+
 MODELS = {"ELBOVAE": "ELBO", "AdversarialAE": "AAE", "SteinVAE": "Stein-VAE", "MMDVAE": "MMD-VAE"}
 METRICS = {  # metric: (column title, format)
     "val/recon": ("recon", "{:.1f}"),
@@ -46,7 +49,6 @@ def model_of(config: dict) -> str:
 
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
     """Every (model, latent, seed, step, metric, value) of the completed jobs under `sweeps`."""
-    sys.path.insert(0, str(HERE.parent))
     from sweep_points import points
 
     def key_of(config: dict) -> dict:
@@ -65,20 +67,7 @@ def series_of(rows: list[dict]) -> Series:
 
 def values_at(series: Series, model: str, latent: int, metric: str, step: int) -> list[float]:
     """Each seed's last value at or before `step` (batches 0-based: validation runs at 499, 999, ...)."""
-    out = []
-    for points in series[model, latent, metric].values():
-        before = [v for s, v in sorted(points) if s <= step]
-        if before and max(s for s, _ in points) >= step - 1:  # the job ran that far
-            out.append(before[-1])
-    return out
-
-
-def cell(values: list[float], form: str) -> str:
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return form.format(values[0]) + " (n=1)"
-    return f"{form.format(statistics.fmean(values))} ± {form.format(statistics.stdev(values))}"
+    return last_values(series[model, latent, metric], step)
 
 
 def groups(series: Series) -> list[tuple[str, int]]:

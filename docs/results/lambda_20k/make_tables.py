@@ -16,11 +16,15 @@ from __future__ import annotations
 import csv
 import re
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
+sys.path.insert(0, str(RESULTS))
+from sweep_points import cell, last_values  # noqa: E402
+
 STEPS = (5000, 20000)
 METRICS = {  # metric: (column title, format)
     "val/recon": ("recon", "{:.1f}"),
@@ -65,21 +69,8 @@ def read_nll(path: Path) -> dict[tuple[str, float, float, int], list[float]]:
 
 
 def at(by_seed: dict[int, list[tuple[int, float]]], step: int) -> list[float]:
-    """Each seed's last value at or before `step` (validation runs at 499, 999, …) if it ran that far."""
-    out = []
-    for points in by_seed.values():
-        before = [v for s, v in sorted(points) if s <= step - 1]
-        if before and max(s for s, _ in points) >= step - 1:
-            out.append(before[-1])
-    return out
-
-
-def cell(values: list[float], form: str) -> str:
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return form.format(values[0]) + " (n=1)"
-    return f"{form.format(statistics.fmean(values))} ± {form.format(statistics.stdev(values))}"
+    """Each seed's value at `step` batches (logged at step − 1), if its run went that far."""
+    return last_values(by_seed, step - 1)
 
 
 def weighted_divergence(series: Series, key: tuple[str, float, float], step: int) -> list[float]:
