@@ -19,6 +19,7 @@ from helpers import ROOT, check_job, compose_config, job_dirs, run_train
 from infovae_lightning.data import InfoVAEDataModule
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.models import ELBOVAE, MMDVAE
+from infovae_lightning.report.collect import read_history, read_job
 from infovae_lightning.run.checkpoints import LatestCheckpoint
 from infovae_lightning.run.train import run
 
@@ -184,3 +185,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tmp_path: Path) -> No
     assert b["global_step"] == a["global_step"] == 60
     assert b["metrics"] == a["metrics"]  # every final metric, to the last bit
     assert {"val/loss", "val/mmd_full", "val/mi", "train/loss"} <= set(a["metrics"])
+    # Its metrics.csv holds the whole history: the rows logged before the kill, then the resumed run's.
+    whole_history, resumed_history = (read_history(read_job(d)) for d in (whole, killed))
+    assert len(whole_history["val/loss"]) == 3 and whole_history["val/loss"][0][0] < 20  # epoch 1's too
+    assert resumed_history == whole_history

@@ -1,4 +1,5 @@
-"""Weights & Biases for sweeps: one run per job, grouped by sweep, that never blocks or fails training.
+"""Loggers for jobs that resume and sweeps: a CSV file that keeps its rows when a run resumes, and Weights &
+Biases with one run per job, grouped by sweep, that never blocks or fails training.
 
 The logger config (`conf/logger/wandb.yaml`) names each run after its job's overrides and groups the jobs of a
 multirun by sweep (`<task_name>/<sweep time>`), so `wandb sync` of an offline sweep shows it as one group.
@@ -8,11 +9,14 @@ that choice from leaking into the next job.
 
 from __future__ import annotations
 
+import csv
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_warn
@@ -32,6 +36,44 @@ def job_name() -> str | None:
     if not HydraConfig.initialized():
         return None
     return HydraConfig.get().job.override_dirname or None
+
+
+METRICS_FILE = "metrics.csv"
+
+
+class CSVLogger(LightningCSVLogger):
+    """Lightning's CSV logger, that with `continue_run=True` (the config passes `resume=true`) appends to the
+    run directory's `metrics.csv` instead of deleting it, so a resumed run's file holds its whole history.
+
+    Steps logged after the resumed checkpoint and before the interruption are logged again by the resumed
+    run, so such a step can appear twice; its later row is the resumed run's (`report.collect.read_history`
+    keeps the last value logged at a step).
+    """
+
+    def __init__(self, *args: Any, continue_run: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.continue_run = continue_run
+        self.writer_started = False
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        if self.writer_started or not self.continue_run:
+            return super().experiment
+        self.writer_started = True
+        path = Path(self.log_dir) / METRICS_FILE
+        if not path.is_file():
+            return super().experiment
+        aside = path.with_name(METRICS_FILE + ".resumed")  # Lightning's writer deletes a metrics.csv it finds
+        path.replace(aside)
+        with warnings.catch_warnings():  # its warning that earlier logs "will be deleted" is untrue here
+            warnings.filterwarnings("ignore", message="Experiment logs directory")
+            writer = super().experiment
+        aside.replace(path)
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+        writer.metrics_keys = header  # new keys rewrite the file with the union of both runs' columns
+        return writer
 
 
 RUN_ID_FILE = "wandb_run_id"  # in the run directory: the W&B run a resumed job continues
