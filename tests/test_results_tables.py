@@ -46,12 +46,15 @@ def tables(study: str) -> list[str]:
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
         made = [module.table(series, step) for step in (4999, 19999)]
         return [*made, module.rankings(series), module.nll_table(RESULTS / study / "nll.csv")]
+    if study == "mnist_limited_20k":
+        series = module.series_of(rows(RESULTS / study / "runs.csv"))
+        return [module.table(series, step) for step in module.STEPS]
     series = module.read_runs(RESULTS / "mmd_presets" / "runs.csv")
     nll = module.read_nll(RESULTS / "comparison_20k" / "nll.csv")
     return [module.table(series, nll, step) for step in module.STEPS]
 
 
-@pytest.mark.parametrize("study", ["mmd_presets", "comparison_20k", "lambda_20k"])
+@pytest.mark.parametrize("study", ["mmd_presets", "comparison_20k", "lambda_20k", "mnist_limited_20k"])
 def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: str) -> None:
     for made in tables(study):
         assert made.count("\n") >= 2, f"{study}: an empty table"

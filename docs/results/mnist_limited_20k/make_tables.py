@@ -1,0 +1,141 @@
+"""Tables and curves of docs/results.md's limited-data study (Figures 3–5): the ELBO against MMD-VAE by
+training-set size, 3 seeds.
+
+Each job is keyed by (model, training images, seed). The held-out metrics are the validation split's
+(1,000 images) every 1,000 steps, so the tables at 5,000, 10,000 and 20,000 steps show whether the ranking
+moves; the training reconstruction is the mean of the per-batch values logged over the last 500 steps before
+a checkpoint (the overfitting gap is held-out recon − training recon). `runs.csv` (committed) holds every
+point read, so the tables and the figure can be made again from it alone:
+
+    python docs/results/mnist_limited_20k/make_tables.py /work/exp/<sweep> ...   # from the sweeps
+    python docs/results/mnist_limited_20k/make_tables.py                         # from runs.csv
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from sweep_points import cell, last_values, points  # noqa: E402
+
+MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
+ORDER = ["ELBO", "MMD-VAE", "MMD-VAE, imq"]  # MMD-VAE with its preset's Gaussian kernel, then the IMQ kernel
+METRICS = {  # metric: (column title, format)
+    "train/recon": ("recon train", "{:.1f}"),
+    "val/recon": ("recon held-out", "{:.1f}"),
+    "val/mmd_full": ("mmd_full", "{:.4f}"),
+    "val/logdet_cov_per_dim": ("logdet/dim", "{:.2f}"),
+    "val/mi": ("MI", "{:.2f}"),
+    "val/active_units": ("active", "{:.1f}"),
+    "val/kl_full": ("KL", "{:.1f}"),
+}
+STEPS = (5000, 10000, 20000)
+TRAIN_WINDOW = 500  # steps over which the logged per-batch training recon is averaged
+CURVES = ("val/recon", "val/mmd_full", "val/logdet_cov_per_dim", "val/mi")
+
+# (model, training images, metric) → seed → [(step, value)]
+Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
+
+
+def read_sweeps(sweeps: list[Path]) -> list[dict]:
+    def key_of(config: dict) -> dict:
+        model = MODELS[config["model"]["_target_"].rpartition(".")[2]]
+        if config["model"].get("kernel", "gaussian") != "gaussian":
+            model += f", {config['model']['kernel']}"
+        return dict(model=model, size=config["data"]["train_size"], seed=config["seed"])
+
+    def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
+        return row["metric"] != "train/recon" or any(s - TRAIN_WINDOW <= row["step"] < s for s in STEPS)
+
+    return [r for r in points(sweeps, key_of, METRICS) if used(r)]
+
+
+def series_of(rows: list[dict]) -> Series:
+    series: Series = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        point = (int(r["step"]), float(r["value"]))
+        series[r["model"], int(r["size"]), r["metric"]][int(r["seed"])].append(point)
+    return series
+
+
+def values_at(series: Series, model: str, size: int, metric: str, step: int) -> list[float]:
+    """Each seed's value at `step` steps (logged at step − 1); for the training recon, its window mean."""
+    by_seed = series[model, size, metric]
+    if metric != "train/recon":
+        return last_values(by_seed, step - 1)
+    out = []
+    for logged in by_seed.values():
+        window = [v for s, v in logged if step - TRAIN_WINDOW <= s < step]
+        if window and max(s for s, _ in logged) >= step - 10:
+            out.append(statistics.fmean(window))
+    return out
+
+
+def groups(series: Series) -> list[tuple[str, int]]:
+    return sorted({(m, n) for m, n, _ in series}, key=lambda g: (g[1], ORDER.index(g[0])))
+
+
+def table(series: Series, step: int) -> str:
+    head = ["train images", "model", "seeds", *(title for title, _ in METRICS.values())]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for model, size in groups(series):
+        seeds = len(values_at(series, model, size, "val/recon", step))
+        if seeds:
+            cells = [cell(values_at(series, model, size, m, step), f) for m, (_, f) in METRICS.items()]
+            lines.append(f"| {size:,} | {model} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def figure(series: Series, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
+    for ax, metric in zip(axes, CURVES, strict=True):
+        for model, size in groups(series):
+            by_seed = series[model, size, metric]
+            steps = sorted(set.intersection(*(set(dict(p)) for p in by_seed.values()))) if by_seed else []
+            if not steps:
+                continue
+            values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
+            mean, std = values.mean(0), values.std(0)
+            color, style = f"C{ORDER.index(model)}", "-" if size < 1000 else "--"
+            ax.plot(steps, mean, style, color=color, label=f"{model}, {size:,} images (n={len(values)})")
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
+        ax.set_title(metric)
+        ax.set_xlabel("steps")
+        if metric == "val/mmd_full":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+
+
+def main(argv: list[str]) -> None:
+    runs = HERE / "runs.csv"
+    if argv:
+        rows = read_sweeps([Path(a) for a in argv])
+        with runs.open("w", newline="") as f:
+            writer = csv.DictWriter(f, ["model", "size", "seed", "step", "metric", "value"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with runs.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    series = series_of(rows)
+    for step in STEPS:
+        print(f"\n### {step:,} steps\n\n{table(series, step)}")
+    figure(series, HERE / "curves.png")
+    print(f"\nwrote {runs} and {HERE / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
