@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import statistics
 import sys
 from collections.abc import Callable, Container, Iterator
@@ -46,6 +47,22 @@ def points(
         for metric, logged in history.items():
             if metric in metrics:
                 rows += [dict(key, step=s, metric=metric, value=v) for s, v in logged]
+    return rows
+
+
+def stored_points(
+    runs: Path, sweeps: list[str], read: Callable[[list[Path]], list[dict]], fields: list[str]
+) -> list[dict]:
+    """The points `read` gets from `sweeps`, written to `runs` (committed); with no sweeps, those `runs`
+    holds, so a study's tables and figures can be made again from its CSV alone."""
+    if not sweeps:
+        with runs.open(newline="") as f:
+            return list(csv.DictReader(f))
+    rows = read([Path(s) for s in sweeps])
+    with runs.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows(rows)
     return rows
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from sweep_points import cell, last_values  # noqa: E402
+from sweep_points import cell, last_values, stored_points  # noqa: E402
 
 MODELS = {"ELBOVAE": "ELBO", "AdversarialAE": "AAE", "SteinVAE": "Stein-VAE", "MMDVAE": "MMD-VAE"}
 METRICS = {  # metric: (column title, format)
@@ -171,15 +171,7 @@ def nll_table(path: Path) -> str:
 
 def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
-    if argv:
-        rows = read_sweeps([Path(a) for a in argv])
-        with runs.open("w", newline="") as f:
-            writer = csv.DictWriter(f, ["model", "latent", "seed", "step", "metric", "value"])
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        with runs.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+    rows = stored_points(runs, argv, read_sweeps, ["model", "latent", "seed", "step", "metric", "value"])
     series = series_of(rows)
     for step in (4999, 19999):
         print(f"\n### {step + 1:,} batches\n\n{table(series, step)}")

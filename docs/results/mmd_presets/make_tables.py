@@ -11,7 +11,6 @@ read, and the tables and the figure can be made again from it alone:
 
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from collections import defaultdict
@@ -122,16 +121,11 @@ def figure(rows: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
+    sys.path.insert(0, str(HERE.parent))
+    from sweep_points import stored_points
+
     runs = HERE / "runs.csv"
-    if argv:
-        rows = read_sweeps([Path(a) for a in argv])
-        with runs.open("w", newline="") as f:
-            writer = csv.DictWriter(f, ["arm", "seed", "step", "metric", "value"])
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        with runs.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+    rows = stored_points(runs, argv, read_sweeps, ["arm", "seed", "step", "metric", "value"])
     for step in (5000, 20000):
         print(f"\n### step {step:,}\n\n{table(rows, step)}")
     figure(rows, HERE / "curves.png")

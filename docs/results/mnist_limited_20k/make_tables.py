@@ -13,7 +13,6 @@ point read, so the tables and the figure can be made again from it alone:
 
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from collections import defaultdict
@@ -21,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from sweep_points import cell, last_values, points  # noqa: E402
+from sweep_points import cell, last_values, points, stored_points  # noqa: E402
 
 MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
 ORDER = ["ELBO", "MMD-VAE", "MMD-VAE, imq"]  # MMD-VAE with its preset's Gaussian kernel, then the IMQ kernel
@@ -121,15 +120,7 @@ def figure(series: Series, path: Path) -> None:
 
 def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
-    if argv:
-        rows = read_sweeps([Path(a) for a in argv])
-        with runs.open("w", newline="") as f:
-            writer = csv.DictWriter(f, ["model", "size", "seed", "step", "metric", "value"])
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        with runs.open(newline="") as f:
-            rows = list(csv.DictReader(f))
+    rows = stored_points(runs, argv, read_sweeps, ["model", "size", "seed", "step", "metric", "value"])
     series = series_of(rows)
     for step in STEPS:
         print(f"\n### {step:,} steps\n\n{table(series, step)}")
