@@ -222,6 +222,9 @@ def test_experiment_mmd_tutorial_is_the_authors_setting(tmp_path) -> None:
         False,
     )
     assert (cfg.trainer.max_steps, set(cfg.metrics)) == (10_000, {"latent_usage", "class_dist", "pictures"})
+    # validated, and its samples scored, every 1,000 steps on 8,000 or 60,000 training images alike
+    assert (cfg.trainer.val_check_interval, cfg.trainer.check_val_every_n_epoch) == (1000, None)
+    assert cfg.metrics.class_dist.every_n_val_epochs == 1
 
 
 def test_a_metric_argument_of_union_type_reaches_the_metric_as_plain_values(tmp_path) -> None:
