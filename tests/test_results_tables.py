@@ -49,12 +49,16 @@ def tables(study: str) -> list[str]:
     if study == "mnist_limited_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
         return [module.table(series, step) for step in module.STEPS]
+    if study == "mmd_tutorial":
+        return [module.table(module.series_of(rows(RESULTS / study / "runs.csv")))]
     series = module.read_runs(RESULTS / "mmd_presets" / "runs.csv")
     nll = module.read_nll(RESULTS / "comparison_20k" / "nll.csv")
     return [module.table(series, nll, step) for step in module.STEPS]
 
 
-@pytest.mark.parametrize("study", ["mmd_presets", "comparison_20k", "lambda_20k", "mnist_limited_20k"])
+@pytest.mark.parametrize(
+    "study", ["mmd_presets", "comparison_20k", "lambda_20k", "mnist_limited_20k", "mmd_tutorial"]
+)
 def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: str) -> None:
     for made in tables(study):
         assert made.count("\n") >= 2, f"{study}: an empty table"
