@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE.parent))
 from sweep_points import cell, last_values, points, stored_points  # noqa: E402
 
 MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
-ORDER = ["ELBO", "MMD-VAE", "MMD-VAE, imq"]  # MMD-VAE with its preset's Gaussian kernel, then the IMQ kernel
+ORDER = ["ELBO", "MMD-VAE"]  # then MMD-VAE with another kernel, labelled with the kernel and its λ
 METRICS = {  # metric: (column title, format)
     "train/recon": ("recon train", "{:.1f}"),
     "val/recon": ("recon held-out", "{:.1f}"),
@@ -45,7 +45,7 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
     def key_of(config: dict) -> dict:
         model = MODELS[config["model"]["_target_"].rpartition(".")[2]]
         if config["model"].get("kernel", "gaussian") != "gaussian":
-            model += f", {config['model']['kernel']}"
+            model += f", {config['model']['kernel']}, λ = {config['model']['lam']:g}"
         return dict(model=model, size=config["data"]["train_size"], seed=config["seed"])
 
     def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
@@ -75,8 +75,12 @@ def values_at(series: Series, model: str, size: int, metric: str, step: int) -> 
     return out
 
 
+def rank(model: str) -> tuple[int, str]:
+    return (ORDER.index(model), "") if model in ORDER else (len(ORDER), model)
+
+
 def groups(series: Series) -> list[tuple[str, int]]:
-    return sorted({(m, n) for m, n, _ in series}, key=lambda g: (g[1], ORDER.index(g[0])))
+    return sorted({(m, n) for m, n, _ in series}, key=lambda g: (g[1], rank(g[0])))
 
 
 def table(series: Series, step: int) -> str:
@@ -106,7 +110,8 @@ def figure(series: Series, path: Path) -> None:
                 continue
             values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
             mean, std = values.mean(0), values.std(0)
-            color, style = f"C{ORDER.index(model)}", "-" if size < 1000 else "--"
+            models = sorted({m for m, _ in groups(series)}, key=rank)
+            color, style = f"C{models.index(model)}", "-" if size < 1000 else "--"
             ax.plot(steps, mean, style, color=color, label=f"{model}, {size:,} images (n={len(values)})")
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
         ax.set_title(metric)
