@@ -102,6 +102,7 @@ def figure(series: Series, path: Path) -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
+    models = sorted({m for m, _ in groups(series)}, key=rank)  # one colour a model, the same in every panel
     for ax, metric in zip(axes, CURVES, strict=True):
         for model, size in groups(series):
             by_seed = series[model, size, metric]
@@ -110,7 +111,6 @@ def figure(series: Series, path: Path) -> None:
                 continue
             values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
             mean, std = values.mean(0), values.std(0)
-            models = sorted({m for m, _ in groups(series)}, key=rank)
             color, style = f"C{models.index(model)}", "-" if size < 1000 else "--"
             ax.plot(steps, mean, style, color=color, label=f"{model}, {size:,} images (n={len(values)})")
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
