@@ -63,3 +63,31 @@ def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: st
     for made in tables(study):
         assert made.count("\n") >= 2, f"{study}: an empty table"
         assert made in results_md, f"{study}: docs/results.md lacks this table, or shows another:\n{made}"
+
+
+def test_stored_points_merges_new_sweeps_into_the_committed_runs(tmp_path: Path) -> None:
+    """A study grows sweep by sweep: a job the sweeps hold replaces the stored one only if it ran as far."""
+    spec = importlib.util.spec_from_file_location("sweep_points", RESULTS / "sweep_points.py")
+    assert spec and spec.loader
+    sweep_points = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep_points)
+    fields = ["model", "seed", "step", "metric", "value"]
+
+    def point(model: str, seed: int, step: int, value: float) -> dict:
+        return dict(model=model, seed=seed, step=step, metric="val/recon", value=value)
+
+    runs = tmp_path / "runs.csv"
+    first = [point("ELBO", 0, 999, 1.0), point("ELBO", 1, 999, 2.0), point("AAE", 0, 1999, 3.0)]
+    sweep_points.stored_points(runs, ["s1"], lambda _: first, fields)
+    later = [point("ELBO", 0, 999, 9.0), point("ELBO", 0, 1999, 8.0), point("AAE", 0, 999, 7.0)]
+    later.append(point("MMD", 2, 999, 6.0))
+    merged = sweep_points.stored_points(runs, ["s2"], lambda _: later, fields)
+    assert merged == rows(runs) == sweep_points.stored_points(runs, [], lambda _: [], fields)
+    values = {(r["model"], r["seed"], r["step"]): float(r["value"]) for r in merged}
+    assert values == {
+        ("ELBO", "0", "999"): 9.0,  # replaced: the new run went further
+        ("ELBO", "0", "1999"): 8.0,
+        ("ELBO", "1", "999"): 2.0,  # kept: no new run of it
+        ("AAE", "0", "1999"): 3.0,  # kept: the new run stopped earlier
+        ("MMD", "2", "999"): 6.0,  # added
+    }

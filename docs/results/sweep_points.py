@@ -53,17 +53,47 @@ def points(
 def stored_points(
     runs: Path, sweeps: list[str], read: Callable[[list[Path]], list[dict]], fields: list[str]
 ) -> list[dict]:
-    """The points `read` gets from `sweeps`, written to `runs` (committed); with no sweeps, those `runs`
-    holds, so a study's tables and figures can be made again from its CSV alone."""
-    if not sweeps:
+    """The points `runs` (committed) holds, with those `read` gets from `sweeps` merged in and written back.
+
+    A job is keyed by `fields` less (step, metric, value). A key the sweeps hold replaces the stored one when
+    the new run logged at least as far (a seed re-run longer, say), so a study grows sweep by sweep and its
+    tables and figures can always be made again from its CSV alone. Delete `runs` to start it over."""
+
+    def stored() -> list[dict]:
+        if not runs.is_file():
+            return []
         with runs.open(newline="") as f:
             return list(csv.DictReader(f))
-    rows = read([Path(s) for s in sweeps])
+
+    if not sweeps:
+        return stored()
+    key_fields = fields[:-3]
+
+    def by_key(rows: list[dict]) -> dict[tuple, list[dict]]:
+        grouped: dict[tuple, list[dict]] = {}
+        for r in rows:
+            grouped.setdefault(tuple(str(r[k]) for k in key_fields), []).append(r)
+        return grouped
+
+    def last_step(rows: list[dict]) -> int:
+        return max(int(r["step"]) for r in rows)
+
+    merged = by_key(stored())
+    for key, new in by_key(read([Path(s) for s in sweeps])).items():
+        old = merged.get(key)
+        if old is not None and last_step(old) > last_step(new):
+            print(
+                f"kept the stored {key} (to step {last_step(old)}; the sweep's ends at {last_step(new)})",
+                file=sys.stderr,
+            )
+            continue
+        merged[key] = new
+    rows = [r for group in merged.values() for r in group]
     with runs.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fields)
+        writer = csv.DictWriter(f, fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    return rows
+    return stored()  # as written, so the tables are the same made from the sweeps or from the file
 
 
 def last_values(by_seed: dict[int, list[tuple[int, float]]], step: int) -> list[float]:

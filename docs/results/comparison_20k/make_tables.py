@@ -6,7 +6,7 @@ steps, so its runs were given twice the steps for the same batches). A metric's 
 one logged at or before S. `runs.csv` (committed) holds every point read, so the tables and the figure can be
 made again from it alone:
 
-    python docs/results/comparison_20k/make_tables.py /work/exp/<sweep> ...   # from the sweeps
+    python docs/results/comparison_20k/make_tables.py /work/exp/<sweep> ...   # adds the sweeps to runs.csv
     python docs/results/comparison_20k/make_tables.py                         # from runs.csv
 """
 

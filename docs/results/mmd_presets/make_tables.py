@@ -5,7 +5,7 @@ other seeds; a metric's value at step S is the last one logged at or before S (v
 999, ...), so a 20,000-step job also gives its 5,000-step numbers. `runs.csv` (committed) holds every point
 read, and the tables and the figure can be made again from it alone:
 
-    python docs/results/mmd_presets/make_tables.py /work/exp/*_5k /work/exp/*_20k   # from the sweeps
+    python docs/results/mmd_presets/make_tables.py /work/exp/*_5k /work/exp/*_20k   # adds them to runs.csv
     python docs/results/mmd_presets/make_tables.py                                  # from runs.csv
 """
 

@@ -6,7 +6,7 @@ how many classes no sample was labelled as, the reconstruction −log p(x|z) and
 is the test split's at the end. `runs.csv` (committed) holds every point read, so the table can be made again
 from it alone:
 
-    python docs/results/mmd_tutorial/make_tables.py /work/exp/<sweep> ...   # from the sweeps
+    python docs/results/mmd_tutorial/make_tables.py /work/exp/<sweep> ...   # adds the sweeps to runs.csv
     python docs/results/mmd_tutorial/make_tables.py                         # from runs.csv
 """
 

@@ -7,7 +7,7 @@ moves; the training reconstruction is the mean of the per-batch values logged ov
 a checkpoint (the overfitting gap is held-out recon − training recon). `runs.csv` (committed) holds every
 point read, so the tables and the figure can be made again from it alone:
 
-    python docs/results/mnist_limited_20k/make_tables.py /work/exp/<sweep> ...   # from the sweeps
+    python docs/results/mnist_limited_20k/make_tables.py /work/exp/<sweep> ...   # adds the sweeps to runs.csv
     python docs/results/mnist_limited_20k/make_tables.py                         # from runs.csv
 """
 
