@@ -48,7 +48,8 @@ def tables(study: str) -> list[str]:
         return [*made, module.rankings(series), module.nll_table(RESULTS / study / "nll.csv")]
     if study == "mnist_limited_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
-        return [module.table(series, step) for step in module.STEPS]
+        kinds = [data for data in module.DATA if module.groups(series, data)]  # binarized; grey
+        return [module.table(series, step, data) for data in kinds for step in module.STEPS]
     if study == "mmd_tutorial":
         return [module.table(module.series_of(rows(RESULTS / study / "runs.csv")))]
     series = module.read_runs(RESULTS / "mmd_presets" / "runs.csv")

@@ -23,7 +23,9 @@ sys.path.insert(0, str(HERE.parent))
 from sweep_points import cell, last_values, points, stored_points  # noqa: E402
 
 MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
-ORDER = ["ELBO", "MMD-VAE"]  # then MMD-VAE with another kernel, labelled with the kernel and its λ
+ORDER = ["ELBO", "MMD-VAE"]  # then the other arms, labelled with what differs (kernel and λ, grey pixels)
+DATA = ("binarized", "grey")  # a table and a figure each: their recon are different densities
+FIGURES = {"binarized": "curves.png", "grey": "curves_grey.png"}
 METRICS = {  # metric: (column title, format)
     "train/recon": ("recon train", "{:.1f}"),
     "val/recon": ("recon held-out", "{:.1f}"),
@@ -36,6 +38,7 @@ METRICS = {  # metric: (column title, format)
 STEPS = (5000, 10000, 20000)
 TRAIN_WINDOW = 500  # steps over which the logged per-batch training recon is averaged
 CURVES = ("val/recon", "val/mmd_full", "val/logdet_cov_per_dim", "val/mi")
+STYLES = ("-", ":", "-.")  # the training sizes but the largest (dashed), smallest first
 
 # (model, training images, metric) → seed → [(step, value)]
 Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
@@ -43,10 +46,16 @@ Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
 
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
     def key_of(config: dict) -> dict:
-        model = MODELS[config["model"]["_target_"].rpartition(".")[2]]
-        if config["model"].get("kernel", "gaussian") != "gaussian":
-            model += f", {config['model']['kernel']}, λ = {config['model']['lam']:g}"
-        return dict(model=model, size=config["data"]["train_size"], seed=config["seed"])
+        model, data = config["model"], config["data"]
+        label = [MODELS[model["_target_"].rpartition(".")[2]]]
+        if model.get("kernel", "gaussian") != "gaussian":
+            label.append(f"{model['kernel']}, λ = {model['lam']:g}")
+        if data.get("binarize") == "none":
+            likelihood = model["likelihood"]
+            label.append("grey, learned σ" if likelihood.get("learn_sigma") else "grey, fixed σ")
+            if model.get("weight_decay"):
+                label.append(f"weight decay {model['weight_decay']:g}")
+        return dict(model=", ".join(label), size=data["train_size"], seed=config["seed"])
 
     def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
         return row["metric"] != "train/recon" or any(s - TRAIN_WINDOW <= row["step"] < s for s in STEPS)
@@ -79,14 +88,19 @@ def rank(model: str) -> tuple[int, str]:
     return (ORDER.index(model), "") if model in ORDER else (len(ORDER), model)
 
 
-def groups(series: Series) -> list[tuple[str, int]]:
-    return sorted({(m, n) for m, n, _ in series}, key=lambda g: (g[1], rank(g[0])))
+def data_of(model: str) -> str:
+    return "grey" if ", grey" in model else "binarized"
 
 
-def table(series: Series, step: int) -> str:
+def groups(series: Series, data: str = "binarized") -> list[tuple[str, int]]:
+    found = {(m, n) for m, n, _ in series if data_of(m) == data}
+    return sorted(found, key=lambda g: (g[1], rank(g[0])))
+
+
+def table(series: Series, step: int, data: str = "binarized") -> str:
     head = ["train images", "model", "seeds", *(title for title, _ in METRICS.values())]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for model, size in groups(series):
+    for model, size in groups(series, data):
         seeds = len(values_at(series, model, size, "val/recon", step))
         if seeds:
             cells = [cell(values_at(series, model, size, m, step), f) for m, (_, f) in METRICS.items()]
@@ -94,7 +108,7 @@ def table(series: Series, step: int) -> str:
     return "\n".join(lines)
 
 
-def figure(series: Series, path: Path) -> None:
+def figure(series: Series, path: Path, data: str = "binarized") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,23 +116,24 @@ def figure(series: Series, path: Path) -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
-    models = sorted({m for m, _ in groups(series)}, key=rank)  # one colour a model, the same in every panel
+    models = sorted({m for m, _ in groups(series, data)}, key=rank)  # a colour a model, in every panel
+    sizes = sorted({n for _, n in groups(series, data)})  # a line style a size
     for ax, metric in zip(axes, CURVES, strict=True):
-        for model, size in groups(series):
+        for model, size in groups(series, data):
             by_seed = series[model, size, metric]
             steps = sorted(set.intersection(*(set(dict(p)) for p in by_seed.values()))) if by_seed else []
             if not steps:
                 continue
             values = np.array([[dict(p)[s] for s in steps] for p in by_seed.values()])
             mean, std = values.mean(0), values.std(0)
-            color, style = f"C{models.index(model)}", "-" if size < 1000 else "--"
+            color, style = f"C{models.index(model)}", "--" if size == sizes[-1] else STYLES[sizes.index(size)]
             ax.plot(steps, mean, style, color=color, label=f"{model}, {size:,} images (n={len(values)})")
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.15)
         ax.set_title(metric)
         ax.set_xlabel("steps")
         if metric == "val/mmd_full":
             ax.set_yscale("log")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6 if len(sizes) > 2 else 7)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
 
@@ -127,10 +142,14 @@ def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
     rows = stored_points(runs, argv, read_sweeps, ["model", "size", "seed", "step", "metric", "value"])
     series = series_of(rows)
-    for step in STEPS:
-        print(f"\n### {step:,} steps\n\n{table(series, step)}")
-    figure(series, HERE / "curves.png")
-    print(f"\nwrote {runs} and {HERE / 'curves.png'}")
+    for data in DATA:
+        if not groups(series, data):
+            continue
+        for step in STEPS:
+            print(f"\n### {data}, {step:,} steps\n\n{table(series, step, data)}")
+        figure(series, HERE / FIGURES[data], data)
+        print(f"\nwrote {HERE / FIGURES[data]}")
+    print(f"wrote {runs}")
 
 
 if __name__ == "__main__":
