@@ -110,6 +110,12 @@ def table(series: Series, step: int, data: str = "binarized") -> str:
     return "\n".join(lines)
 
 
+def tables(series: Series) -> list[tuple[str, int, str]]:
+    """(data, step, table) for each kind of pixels and each step of STEPS that some run reached."""
+    made = [(data, step, table(series, step, data)) for data in DATA for step in STEPS]
+    return [(data, step, t) for data, step, t in made if t.count("\n") >= 2]
+
+
 def figure(series: Series, path: Path, data: str = "binarized") -> None:
     import matplotlib
 
@@ -144,13 +150,12 @@ def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
     rows = stored_points(runs, argv, read_sweeps, ["model", "size", "seed", "step", "metric", "value"])
     series = series_of(rows)
+    for data, step, made in tables(series):
+        print(f"\n### {data}, {step:,} steps\n\n{made}")
     for data in DATA:
-        if not groups(series, data):
-            continue
-        for step in STEPS:
-            print(f"\n### {data}, {step:,} steps\n\n{table(series, step, data)}")
-        figure(series, HERE / FIGURES[data], data)
-        print(f"\nwrote {HERE / FIGURES[data]}")
+        if groups(series, data):
+            figure(series, HERE / FIGURES[data], data)
+            print(f"wrote {HERE / FIGURES[data]}")
     print(f"wrote {runs}")
 
 
