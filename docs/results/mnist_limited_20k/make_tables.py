@@ -50,6 +50,8 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
         label = [MODELS[model["_target_"].rpartition(".")[2]]]
         if model.get("kernel", "gaussian") != "gaussian":
             label.append(f"{model['kernel']}, λ = {model['lam']:g}")
+        if model.get("deterministic"):
+            label.append("deterministic encoder")
         if model.get("lam_warmup_steps"):
             label.append(f"λ warm-up {model['lam_warmup_steps']:,}")
         if data.get("binarize") == "none":
