@@ -45,6 +45,7 @@ OUT_OF_RANGE: dict[str, list] = {
     "model.lr": [0.0, -1e-3],
     "model.init_from": ["/no/such/init.ckpt"],
     "model.freeze": ["both"],
+    "model.weight_decay_nets": [["discriminator"]],
     "model.kernel": ["gauss"],
     "model.estimator": ["bogus"],
     "model.bandwidth": [0.0, -1.0],

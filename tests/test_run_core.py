@@ -19,6 +19,7 @@ CKPT = Checkpoint(
         "lam": 1000.0,
         "lam_warmup_steps": 0,
         "weight_decay": 0.0,
+        "weight_decay_nets": ["encoder", "decoder"],
         "std_init": None,
         "freeze": "encoder",
         "init_from": "a",

@@ -1,7 +1,9 @@
-"""`model.weight_decay`: AdamW on the networks' weights, never on biases or a likelihood's σ."""
+"""`model.weight_decay`: AdamW on the networks' weights (`model.weight_decay_nets`: which networks), never on
+biases or a likelihood's σ."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -43,3 +45,18 @@ def test_decay_shrinks_weights_that_get_no_gradient() -> None:
         p.grad = torch.zeros_like(p)
     optimizer.step()
     assert layer.weight.norm().item() < before * 0.95
+
+
+def test_weight_decay_nets_leaves_the_other_network_undecayed() -> None:
+    model = ELBOVAE(weight_decay=0.1, weight_decay_nets=["decoder"], likelihood=GAUSSIAN)
+    by_decay = groups(model)
+    decoder = {id(m.weight) for m in model.decoder.modules() if isinstance(m, nn.Linear)}
+    encoder = {id(m.weight) for m in model.encoder.modules() if isinstance(m, nn.Linear)}
+    assert decoder and by_decay[0.1] == decoder
+    assert encoder and encoder <= by_decay[0.0]
+    assert model.hparams.weight_decay_nets == ["decoder"]
+
+
+def test_weight_decay_nets_names_networks() -> None:
+    with pytest.raises(ValueError, match="weight_decay_nets must be among encoder, decoder"):
+        ELBOVAE(weight_decay=0.1, weight_decay_nets=["discriminator"])

@@ -45,15 +45,21 @@ DECAYED_LAYERS = (
 )
 
 
-def decay_groups(modules: Sequence[torch.nn.Module], weight_decay: float) -> list[dict[str, Any]]:
-    """The trainable parameters of `modules` as optimizer groups: the weights of linear and conv layers
-    with `weight_decay`, the rest (biases, a likelihood's log σ) without: decay would pull log σ to 0,
-    σ towards 1, and biases are not what overfits. Without decay, one group, as checkpoints written before
-    `weight_decay` existed hold (their optimizer state resumes)."""
+def decay_groups(
+    modules: Sequence[torch.nn.Module],
+    weight_decay: float,
+    decayed_modules: Sequence[torch.nn.Module] | None = None,
+) -> list[dict[str, Any]]:
+    """The trainable parameters of `modules` as optimizer groups: the weights of the linear and conv layers
+    of `decayed_modules` (default: all of `modules`) with `weight_decay`, the rest (biases, a likelihood's
+    log σ) without: decay would pull log σ to 0, σ towards 1, and biases are not what overfits. Without
+    decay, one group, as checkpoints written before `weight_decay` existed hold (their optimizer state
+    resumes)."""
     params = [p for m in modules for p in m.parameters() if p.requires_grad]
     if not weight_decay:
         return [{"params": params}]
-    layers = [layer for m in modules for layer in m.modules() if isinstance(layer, DECAYED_LAYERS)]
+    decayed_modules = modules if decayed_modules is None else decayed_modules
+    layers = [layer for m in decayed_modules for layer in m.modules() if isinstance(layer, DECAYED_LAYERS)]
     decayed = {id(layer.weight) for layer in layers}
     groups = [
         {"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
@@ -154,6 +160,8 @@ class InfoVAE(L.LightningModule):
         lr: Adam learning rate of the encoder and decoder.
         weight_decay: decoupled weight decay (AdamW) of the encoder's and decoder's linear and conv weights;
             0 is plain Adam. A regulariser for small training sets (docs/likelihoods.md).
+        weight_decay_nets: the networks whose weights `weight_decay` shrinks: both, or ["decoder"] to
+            regularise the decoder alone (a decayed encoder can lose z: docs/results.md, "Grey pixels").
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
@@ -179,6 +187,7 @@ class InfoVAE(L.LightningModule):
         deterministic: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
+        weight_decay_nets: Sequence[str] = FREEZABLE,
         init_from: str | None = None,
         freeze: str | None = None,
         compile: bool = False,
@@ -190,6 +199,10 @@ class InfoVAE(L.LightningModule):
             raise ValueError(f"lr must be > 0, got {lr}")
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if not set(weight_decay_nets) <= set(FREEZABLE):
+            raise ValueError(
+                f"weight_decay_nets must be among {', '.join(FREEZABLE)}, got {weight_decay_nets}"
+            )
         if freeze is not None and freeze not in FREEZABLE:
             raise ValueError(f"freeze must be one of {', '.join(FREEZABLE)} (or null), got {freeze!r}")
         likelihood = _plain(likelihood)  # a copy: the default is shared
@@ -199,6 +212,7 @@ class InfoVAE(L.LightningModule):
         self.save_hyperparameters()  # every class's arguments, a subclass's own ones too
         # ...as plain values with the defaults filled in (a subclass passes its **kwargs on as it got them).
         normalized = {"input_shape": input_shape, "net": net, "likelihood": likelihood}
+        normalized["weight_decay_nets"] = [str(n) for n in weight_decay_nets]
         if init_from is not None:
             normalized["init_from"] = str(init_from)
         self.save_hyperparameters(_plain({**self.hparams, **normalized}))
@@ -368,7 +382,8 @@ class InfoVAE(L.LightningModule):
 
     def trainable_parameters(self) -> list[dict[str, Any]]:
         """The encoder's and decoder's parameters, less the frozen ones, in `decay_groups`."""
-        return decay_groups([self.encoder, self.decoder], self.hparams.weight_decay)
+        decayed = [getattr(self, name) for name in self.hparams.weight_decay_nets]
+        return decay_groups([self.encoder, self.decoder], self.hparams.weight_decay, decayed)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return adam(self.trainable_parameters(), self.hparams.lr, self.device, self.hparams.weight_decay)

@@ -43,6 +43,7 @@ NOT_COMPARED = ("init_from", "compile")
 ADDED_HPARAMS: dict[str, Any] = {
     "lam_warmup_steps": 0,  # λ warm-up: off
     "weight_decay": 0.0,  # plain Adam
+    "weight_decay_nets": ["encoder", "decoder"],  # the decay, if any, on both networks
     "std_init": None,  # the encoder's σ starts at softplus(0)
     "likelihood.levels": None,  # a Gaussian on continuous values (no dequantization)
     "likelihood.sigma_min": lambda likelihood: default_sigma_min(likelihood["levels"]),  # the code's default

@@ -58,7 +58,9 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
             likelihood = model["likelihood"]
             label.append("grey, learned σ" if likelihood.get("learn_sigma") else "grey, fixed σ")
             if model.get("weight_decay"):
-                label.append(f"weight decay {model['weight_decay']:g}")
+                nets = model.get("weight_decay_nets", ["encoder", "decoder"])
+                only = f" ({nets[0]} only)" if len(nets) == 1 else ""
+                label.append(f"weight decay {model['weight_decay']:g}{only}")
         return dict(model=", ".join(label), size=data["train_size"], seed=config["seed"])
 
     def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
