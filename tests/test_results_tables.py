@@ -44,7 +44,7 @@ def tables(study: str) -> list[str]:
         return [module.table(runs, step) for step in (5000, 20000)]
     if study == "comparison_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
-        made = [module.table(series, step) for step in (4999, 19999)]
+        made = [module.table(series, step) for step in module.table_steps(series)]
         return [*made, module.rankings(series), module.nll_table(RESULTS / study / "nll.csv")]
     if study == "mnist_limited_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))

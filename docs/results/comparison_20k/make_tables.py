@@ -87,6 +87,13 @@ def table(series: Series, step: int) -> str:
     return "\n".join(lines)
 
 
+def table_steps(series: Series) -> list[int]:
+    """The batches (0-based) of the tables: 5,000 and 20,000, then each 10,000 more that some run reached
+    (a model run on past 20,000 to see whether it converges; the others' rows stop at 20,000)."""
+    last = max(s for by_seed in series.values() for logged in by_seed.values() for s, _ in logged)
+    return [4999, 19999, *range(29999, last + 1, 10000)]
+
+
 def ranking(ranked: list[str], values: dict[str, list[float]]) -> str:
     """`A > B` where the gap between the seeds' means exceeds both models' std, `A ≈ B` where it does not."""
     spread = {m: statistics.stdev(v) if len(v) > 1 else 0.0 for m, v in values.items()}
@@ -173,7 +180,7 @@ def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
     rows = stored_points(runs, argv, read_sweeps, ["model", "latent", "seed", "step", "metric", "value"])
     series = series_of(rows)
-    for step in (4999, 19999):
+    for step in table_steps(series):
         print(f"\n### {step + 1:,} batches\n\n{table(series, step)}")
     print(f"\n### Ranking (best first) at each checkpoint\n\n{rankings(series)}")
     if (HERE / "nll.csv").is_file():
