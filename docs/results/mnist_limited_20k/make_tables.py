@@ -45,6 +45,8 @@ Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
 
 
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
+    from infovae_lightning.data import natural_likelihood
+
     def key_of(config: dict) -> dict:
         model, data = config["model"], config["data"]
         label = [MODELS[model["_target_"].rpartition(".")[2]]]
@@ -54,7 +56,7 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
             label.append("deterministic encoder")
         if model.get("lam_warmup_steps"):
             label.append(f"λ warm-up {model['lam_warmup_steps']:,}")
-        if data.get("binarize") == "none":
+        if natural_likelihood(data["name"], data.get("binarize", "none")) == "gaussian":  # grey pixels
             likelihood = model["likelihood"]
             label.append("grey, learned σ" if likelihood.get("learn_sigma") else "grey, fixed σ")
             if model.get("weight_decay"):
