@@ -161,7 +161,8 @@ class InfoVAE(L.LightningModule):
         weight_decay: decoupled weight decay (AdamW) of the encoder's and decoder's linear and conv weights;
             0 is plain Adam. A regulariser for small training sets (docs/likelihoods.md).
         weight_decay_nets: the networks whose weights `weight_decay` shrinks: both, or ["decoder"] to
-            regularise the decoder alone (a decayed encoder can lose z: docs/results.md, "Grey pixels").
+            regularise the decoder alone (the encoder then scales its codes up, q(z) wider than p(z):
+            docs/likelihoods.md, "Which networks decay").
         init_from: fine-tune: start fitting from this checkpoint's weights (same class and architecture)
             with a fresh optimizer and the hyperparameters given here. Ignored when resuming a checkpoint.
         freeze: "encoder" or "decoder": keep that network's weights fixed (not optimised).
