@@ -26,6 +26,7 @@ MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
 ORDER = ["ELBO", "MMD-VAE"]  # then the other arms, labelled with what differs (kernel and λ, grey pixels)
 DATA = ("binarized", "grey")  # a table and a figure each: their recon are different densities
 FIGURES = {"binarized": "curves.png", "grey": "curves_grey.png"}
+GREY = "grey"  # the label's word for grey pixels (a Gaussian decoder), which data_of reads back
 METRICS = {  # metric: (column title, format)
     "train/recon": ("recon train", "{:.1f}"),
     "val/recon": ("recon held-out", "{:.1f}"),
@@ -46,6 +47,7 @@ Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
 
 def read_sweeps(sweeps: list[Path]) -> list[dict]:
     from infovae_lightning.data import natural_likelihood
+    from infovae_lightning.models.base import FREEZABLE
 
     def key_of(config: dict) -> dict:
         model, data = config["model"], config["data"]
@@ -56,13 +58,13 @@ def read_sweeps(sweeps: list[Path]) -> list[dict]:
             label.append("deterministic encoder")
         if model.get("lam_warmup_steps"):
             label.append(f"λ warm-up {model['lam_warmup_steps']:,}")
-        if natural_likelihood(data["name"], data.get("binarize", "none")) == "gaussian":  # grey pixels
-            likelihood = model["likelihood"]
-            label.append("grey, learned σ" if likelihood.get("learn_sigma") else "grey, fixed σ")
-            if model.get("weight_decay"):
-                nets = model.get("weight_decay_nets", ["encoder", "decoder"])
-                only = f" ({nets[0]} only)" if len(nets) == 1 else ""
-                label.append(f"weight decay {model['weight_decay']:g}{only}")
+        if natural_likelihood(data["name"], data.get("binarize", "none")) == "gaussian":
+            sigma = "learned σ" if model["likelihood"].get("learn_sigma") else "fixed σ"
+            label.append(f"{GREY}, {sigma}")
+        if model.get("weight_decay"):
+            nets = model.get("weight_decay_nets", list(FREEZABLE))  # FREEZABLE: the default, both
+            only = f" ({nets[0]} only)" if len(nets) == 1 else ""
+            label.append(f"weight decay {model['weight_decay']:g}{only}")
         return dict(model=", ".join(label), size=data["train_size"], seed=config["seed"])
 
     def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
@@ -97,7 +99,7 @@ def rank(model: str) -> tuple[int, str]:
 
 
 def data_of(model: str) -> str:
-    return "grey" if ", grey" in model else "binarized"
+    return "grey" if f", {GREY}, " in model else "binarized"
 
 
 def groups(series: Series, data: str = "binarized") -> list[tuple[str, int]]:
