@@ -49,6 +49,8 @@ def tables(study: str) -> list[str]:
     if study == "mnist_limited_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
         return [made for _, _, made in module.tables(series)]  # binarized, then grey pixels
+    if study == "information_preference_gpu":
+        return module.tables(module.series_of(rows(RESULTS / study / "runs.csv")))
     if study == "mmd_tutorial":
         return [module.table(module.series_of(rows(RESULTS / study / "runs.csv")))]
     series = module.read_runs(RESULTS / "mmd_presets" / "runs.csv")
@@ -57,7 +59,15 @@ def tables(study: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "study", ["mmd_presets", "comparison_20k", "lambda_20k", "mnist_limited_20k", "mmd_tutorial"]
+    "study",
+    [
+        "mmd_presets",
+        "comparison_20k",
+        "lambda_20k",
+        "mnist_limited_20k",
+        "mmd_tutorial",
+        "information_preference_gpu",
+    ],
 )
 def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: str) -> None:
     made_tables = tables(study)
