@@ -4,8 +4,9 @@ training-set size, 3 seeds.
 Each job is keyed by (model, training images, seed). The held-out metrics are the validation split's
 (1,000 images) every 1,000 steps, so the tables at 5,000, 10,000 and 20,000 steps show whether the ranking
 moves; the training reconstruction is the mean of the per-batch values logged over the last 500 steps before
-a checkpoint (the overfitting gap is held-out recon − training recon). `runs.csv` (committed) holds every
-point read, so the tables and the figure can be made again from it alone:
+a checkpoint (the overfitting gap is held-out recon − training recon). `curves.png` shows the metrics
+against steps for 500, 8,000 and 50,000 images, `sizes.png` those at 20,000 steps against the training size.
+`runs.csv` (committed) holds every point read, so the tables and the figures can be made again from it alone:
 
     python docs/results/mnist_limited_20k/make_tables.py /work/exp/<sweep> ...   # adds the sweeps to runs.csv
     python docs/results/mnist_limited_20k/make_tables.py                         # from runs.csv
@@ -39,7 +40,15 @@ METRICS = {  # metric: (column title, format)
 STEPS = (5000, 10000, 20000)
 TRAIN_WINDOW = 500  # steps over which the logged per-batch training recon is averaged
 CURVES = ("val/recon", "val/mmd_full", "val/logdet_cov_per_dim", "val/mi")
-STYLES = ("-", ":", "-.")  # the training sizes but the largest (dashed), smallest first
+CURVE_SIZES = (500, 8000, 50000)  # the curves' training sizes (the others are in the tables and sizes.png)
+STYLES = ("-", ":", "-.")  # the curves' training sizes but the largest (dashed), smallest first
+SIZE_STEP = 20000  # sizes.png: each metric at this step against the training size
+SIZE_PANELS = {  # sizes.png's panels: metric (or the overfitting gap) → title
+    "val/recon": "held-out recon",
+    "gap": "held-out − training recon",
+    "val/mmd_full": "mmd_full (log)",
+    "val/logdet_cov_per_dim": "logdet Cov[q(z)] / dim",
+}
 
 # (model, training images, metric) → seed → [(step, value)]
 Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
@@ -132,10 +141,11 @@ def figure(series: Series, path: Path, data: str = "binarized") -> None:
     import numpy as np
 
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
-    models = sorted({m for m, _ in groups(series, data)}, key=rank)  # a colour a model, in every panel
-    sizes = sorted({n for _, n in groups(series, data)})  # a line style a size
+    shown = [(m, n) for m, n in groups(series, data) if n in CURVE_SIZES]
+    models = sorted({m for m, _ in shown}, key=rank)  # a colour a model, in every panel
+    sizes = sorted({n for _, n in shown})  # a line style a size
     for ax, metric in zip(axes, CURVES, strict=True):
-        for model, size in groups(series, data):
+        for model, size in shown:
             by_seed = series[model, size, metric]
             steps = sorted(set.intersection(*(set(dict(p)) for p in by_seed.values()))) if by_seed else []
             if not steps:
@@ -154,6 +164,64 @@ def figure(series: Series, path: Path, data: str = "binarized") -> None:
     fig.savefig(path, dpi=80)
 
 
+def seed_values(series: Series, model: str, size: int, metric: str, step: int) -> dict[int, float]:
+    """`values_at`, by seed."""
+    out = {}
+    for seed, logged in series[model, size, metric].items():
+        value = values_at({(model, size, metric): {seed: logged}}, model, size, metric, step)
+        if value:
+            out[seed] = value[0]
+    return out
+
+
+def size_points(series: Series, data: str, step: int = SIZE_STEP) -> dict[str, dict[str, list[tuple]]]:
+    """panel → model → [(training images, mean, std)] at `step`, for the models run at two sizes or more."""
+    out: dict[str, dict[str, list[tuple]]] = {panel: defaultdict(list) for panel in SIZE_PANELS}
+    for model, size in groups(series, data):
+        held_out = seed_values(series, model, size, "val/recon", step)
+        train = seed_values(series, model, size, "train/recon", step)
+        for panel in SIZE_PANELS:
+            if panel == "gap":
+                values = [held_out[seed] - train[seed] for seed in held_out if seed in train]
+            else:
+                values = values_at(series, model, size, panel, step)
+            if values:
+                std = statistics.stdev(values) if len(values) > 1 else 0.0
+                out[panel][model].append((size, statistics.fmean(values), std))
+    return {p: {m: pts for m, pts in by_model.items() if len(pts) > 1} for p, by_model in out.items()}
+
+
+def size_figure(series: Series, path: Path, data: str = "binarized") -> bool:
+    """The metrics at SIZE_STEP against the training size (log axis), mean ± std over seeds; False if no
+    model reached that step at two sizes."""
+    panels = size_points(series, data)
+    if not any(panels.values()):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(SIZE_PANELS), figsize=(4 * len(SIZE_PANELS), 3.2))
+    models = sorted({m for by_model in panels.values() for m in by_model}, key=rank)
+    for ax, (panel, title) in zip(axes, SIZE_PANELS.items(), strict=True):
+        for model, pts in panels[panel].items():
+            sizes, means, stds = zip(*pts, strict=True)
+            ax.errorbar(
+                sizes, means, yerr=stds, marker="o", capsize=3, color=f"C{models.index(model)}", label=model
+            )
+        ax.set_xscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("training images")
+        if panel == "val/mmd_full":
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=6)
+    fig.suptitle(f"at {SIZE_STEP:,} steps", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    return True
+
+
 def main(argv: list[str]) -> None:
     runs = HERE / "runs.csv"
     rows = stored_points(runs, argv, read_sweeps, ["model", "size", "seed", "step", "metric", "value"])
@@ -164,6 +232,9 @@ def main(argv: list[str]) -> None:
         if groups(series, data):
             figure(series, HERE / FIGURES[data], data)
             print(f"wrote {HERE / FIGURES[data]}")
+            sizes = HERE / FIGURES[data].replace("curves", "sizes")
+            if size_figure(series, sizes, data):
+                print(f"wrote {sizes}")
     print(f"wrote {runs}")
 
 
