@@ -175,7 +175,8 @@ def seed_values(series: Series, model: str, size: int, metric: str, step: int) -
 
 
 def size_points(series: Series, data: str, step: int = SIZE_STEP) -> dict[str, dict[str, list[tuple]]]:
-    """panel → model → [(training images, mean, std)] at `step`, for the models run at two sizes or more."""
+    """panel → model → [(training images, mean, std)] at `step`, for the models run at three sizes or more
+    (fewer make no trend)."""
     out: dict[str, dict[str, list[tuple]]] = {panel: defaultdict(list) for panel in SIZE_PANELS}
     for model, size in groups(series, data):
         held_out = seed_values(series, model, size, "val/recon", step)
@@ -188,12 +189,12 @@ def size_points(series: Series, data: str, step: int = SIZE_STEP) -> dict[str, d
             if values:
                 std = statistics.stdev(values) if len(values) > 1 else 0.0
                 out[panel][model].append((size, statistics.fmean(values), std))
-    return {p: {m: pts for m, pts in by_model.items() if len(pts) > 1} for p, by_model in out.items()}
+    return {p: {m: pts for m, pts in by_model.items() if len(pts) >= 3} for p, by_model in out.items()}
 
 
 def size_figure(series: Series, path: Path, data: str = "binarized") -> bool:
     """The metrics at SIZE_STEP against the training size (log axis), mean ± std over seeds; False if no
-    model reached that step at two sizes."""
+    model reached that step at three sizes."""
     panels = size_points(series, data)
     if not any(panels.values()):
         return False
