@@ -116,7 +116,8 @@ def runs_table(series: Series) -> str:
         steps = last(by_metric["test", "recon"][seed])[0]
         early = dict(by_metric["val", "kl"][seed]).get(FIRST_VALIDATION)
         first = "—" if early is None else f"{early:.3g}"
-        cells = [form.format(last(by_metric["test", m][seed])[1]) for m, form in forms.items()]
+        logged = {m: by_metric["test", m][seed] for m in forms}  # a metric the run did not log: —
+        cells = [form.format(last(logged[m])[1]) if logged[m] else "—" for m, form in forms.items()]
         lines.append(f"| {arm} | {seed} | {steps:,} | {first} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
