@@ -27,6 +27,7 @@ MODELS = {"ELBOVAE": "ELBO", "MMDVAE": "MMD-VAE"}
 ORDER = ["ELBO", "MMD-VAE"]  # then the other arms, labelled with what differs (kernel and λ, grey pixels)
 DATA = ("binarized", "grey")  # a table and a figure each: their recon are different densities
 FIGURES = {"binarized": "curves.png", "grey": "curves_grey.png"}
+SIZE_FIGURES = {"binarized": "sizes.png", "grey": "sizes_grey.png"}  # drawn where 3 sizes reached SIZE_STEP
 GREY = "grey"  # the label's word for grey pixels (a Gaussian decoder), which data_of reads back
 METRICS = {  # metric: (column title, format)
     "train/recon": ("recon train", "{:.1f}"),
@@ -90,17 +91,24 @@ def series_of(rows: list[dict]) -> Series:
     return series
 
 
-def values_at(series: Series, model: str, size: int, metric: str, step: int) -> list[float]:
+def seed_values(series: Series, model: str, size: int, metric: str, step: int) -> dict[int, float]:
     """Each seed's value at `step` steps (logged at step − 1); for the training recon, its window mean."""
-    by_seed = series[model, size, metric]
-    if metric != "train/recon":
-        return last_values(by_seed, step - 1)
-    out = []
-    for logged in by_seed.values():
+    out = {}
+    for seed, logged in series[model, size, metric].items():
+        if metric != "train/recon":
+            value = last_values({seed: logged}, step - 1)
+            if value:
+                out[seed] = value[0]
+            continue
         window = [v for s, v in logged if step - TRAIN_WINDOW <= s < step]
         if window and max(s for s, _ in logged) >= step - 10:
-            out.append(statistics.fmean(window))
+            out[seed] = statistics.fmean(window)
     return out
+
+
+def values_at(series: Series, model: str, size: int, metric: str, step: int) -> list[float]:
+    """`seed_values`' values, one per seed that has one."""
+    return list(seed_values(series, model, size, metric, step).values())
 
 
 def rank(model: str) -> tuple[int, str]:
@@ -164,16 +172,6 @@ def figure(series: Series, path: Path, data: str = "binarized") -> None:
     fig.savefig(path, dpi=80)
 
 
-def seed_values(series: Series, model: str, size: int, metric: str, step: int) -> dict[int, float]:
-    """`values_at`, by seed."""
-    out = {}
-    for seed, logged in series[model, size, metric].items():
-        value = values_at({(model, size, metric): {seed: logged}}, model, size, metric, step)
-        if value:
-            out[seed] = value[0]
-    return out
-
-
 def size_points(series: Series, data: str, step: int = SIZE_STEP) -> dict[str, dict[str, list[tuple]]]:
     """panel → model → [(training images, mean, std)] at `step`, for the models run at three sizes or more
     (fewer make no trend)."""
@@ -233,7 +231,7 @@ def main(argv: list[str]) -> None:
         if groups(series, data):
             figure(series, HERE / FIGURES[data], data)
             print(f"wrote {HERE / FIGURES[data]}")
-            sizes = HERE / FIGURES[data].replace("curves", "sizes")
+            sizes = HERE / SIZE_FIGURES[data]
             if size_figure(series, sizes, data):
                 print(f"wrote {sizes}")
     print(f"wrote {runs}")
