@@ -55,27 +55,33 @@ SIZE_PANELS = {  # sizes.png's panels: metric (or the overfitting gap) → title
 Series = dict[tuple[str, int, str], dict[int, list[tuple[int, float]]]]
 
 
-def read_sweeps(sweeps: list[Path]) -> list[dict]:
+def label_of(config: dict) -> str:
+    """A job's arm as the tables name it: the model, then what differs (kernel and λ, encoder, warm-up, grey
+    pixels and σ, weight decay)."""
     from infovae_lightning.data import natural_likelihood
     from infovae_lightning.models.base import FREEZABLE
 
+    model, data = config["model"], config["data"]
+    label = [MODELS[model["_target_"].rpartition(".")[2]]]
+    if model.get("kernel", "gaussian") != "gaussian":
+        label.append(f"{model['kernel']}, λ = {model['lam']:g}")
+    if model.get("deterministic"):
+        label.append("deterministic encoder")
+    if model.get("lam_warmup_steps"):
+        label.append(f"λ warm-up {model['lam_warmup_steps']:,}")
+    if natural_likelihood(data["name"], data.get("binarize", "none")) == "gaussian":
+        sigma = "learned σ" if model["likelihood"].get("learn_sigma") else "fixed σ"
+        label.append(f"{GREY}, {sigma}")
+    if model.get("weight_decay"):
+        nets = model.get("weight_decay_nets", list(FREEZABLE))  # FREEZABLE: the default, both
+        only = f" ({nets[0]} only)" if len(nets) == 1 else ""
+        label.append(f"weight decay {model['weight_decay']:g}{only}")
+    return ", ".join(label)
+
+
+def read_sweeps(sweeps: list[Path]) -> list[dict]:
     def key_of(config: dict) -> dict:
-        model, data = config["model"], config["data"]
-        label = [MODELS[model["_target_"].rpartition(".")[2]]]
-        if model.get("kernel", "gaussian") != "gaussian":
-            label.append(f"{model['kernel']}, λ = {model['lam']:g}")
-        if model.get("deterministic"):
-            label.append("deterministic encoder")
-        if model.get("lam_warmup_steps"):
-            label.append(f"λ warm-up {model['lam_warmup_steps']:,}")
-        if natural_likelihood(data["name"], data.get("binarize", "none")) == "gaussian":
-            sigma = "learned σ" if model["likelihood"].get("learn_sigma") else "fixed σ"
-            label.append(f"{GREY}, {sigma}")
-        if model.get("weight_decay"):
-            nets = model.get("weight_decay_nets", list(FREEZABLE))  # FREEZABLE: the default, both
-            only = f" ({nets[0]} only)" if len(nets) == 1 else ""
-            label.append(f"weight decay {model['weight_decay']:g}{only}")
-        return dict(model=", ".join(label), size=data["train_size"], seed=config["seed"])
+        return dict(model=label_of(config), size=config["data"]["train_size"], seed=config["seed"])
 
     def used(row: dict) -> bool:  # the per-batch training recon only where a table averages it
         return row["metric"] != "train/recon" or any(s - TRAIN_WINDOW <= row["step"] < s for s in STEPS)
@@ -167,8 +173,12 @@ def figure(series: Series, path: Path, data: str = "binarized") -> None:
         ax.set_xlabel("steps")
         if metric == "val/mmd_full":
             ax.set_yscale("log")
-    axes[0].legend(fontsize=6 if len(sizes) > 2 else 7)
-    fig.tight_layout()
+    # The legend below the panels, two columns: inside one it hid the curves once there were many arms.
+    handles, labels = axes[0].get_legend_handles_labels()
+    legend_height = 0.16 * -(-len(labels) // 2)  # inches, a line for two entries
+    fig.set_size_inches(4 * len(CURVES), 3.2 + legend_height)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, legend_height / (3.2 + legend_height), 1, 1))
     fig.savefig(path, dpi=80)
 
 
@@ -203,6 +213,7 @@ def size_figure(series: Series, path: Path, data: str = "binarized") -> bool:
 
     fig, axes = plt.subplots(1, len(SIZE_PANELS), figsize=(4 * len(SIZE_PANELS), 3.2))
     models = sorted({m for by_model in panels.values() for m in by_model}, key=rank)
+    ticks = sorted({pt[0] for by_model in panels.values() for pts in by_model.values() for pt in pts})
     for ax, (panel, title) in zip(axes, SIZE_PANELS.items(), strict=True):
         for model, pts in panels[panel].items():
             sizes, means, stds = zip(*pts, strict=True)
@@ -210,6 +221,9 @@ def size_figure(series: Series, path: Path, data: str = "binarized") -> bool:
                 sizes, means, yerr=stds, marker="o", capsize=3, color=f"C{models.index(model)}", label=model
             )
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{n:,}" for n in ticks])  # the sizes run, not log ticks that overlap
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)  # 5,000 and 8,000 sit close
         ax.set_title(title)
         ax.set_xlabel("training images")
         if panel == "val/mmd_full":
