@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
 
-def script(study: str) -> ModuleType:
-    path = RESULTS / study / "make_tables.py"
-    spec = importlib.util.spec_from_file_location(f"results_{study}", path)
+def script(study: str, name: str = "make_tables") -> ModuleType:
+    path = RESULTS / study / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"results_{study}_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -48,7 +48,8 @@ def tables(study: str) -> list[str]:
         return [*made, module.rankings(series), module.nll_table(RESULTS / study / "nll.csv")]
     if study == "mnist_limited_20k":
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
-        return [made for _, _, made in module.tables(series)]  # binarized, then grey pixels
+        codes = script(study, "train_codes").table(rows(RESULTS / study / "train_codes.csv"))
+        return [*(made for _, _, made in module.tables(series)), codes]  # binarized, grey, then the codes
     if study == "information_preference_gpu":
         return module.tables(module.series_of(rows(RESULTS / study / "runs.csv")))
     if study == "mmd_tutorial":
