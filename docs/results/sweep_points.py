@@ -96,6 +96,16 @@ def stored_points(
     return stored()  # as written, so the tables are the same made from the sweeps or from the file
 
 
+def datamodule_of(config: dict, root: Path):
+    """The data module a job trained on, read offline from `root`, set up for fitting (train and val)."""
+    from infovae_lightning.data import InfoVAEDataModule
+
+    data = {k: v for k, v in config["data"].items() if k not in ("_target_", "name", "root")}
+    dm = InfoVAEDataModule(config["data"]["name"], **data | dict(root=root, download=False))
+    dm.setup("fit")
+    return dm
+
+
 def last_values(by_seed: dict[int, list[tuple[int, float]]], step: int) -> list[float]:
     """Each seed's last value at or before `step` (0-based: validation runs at 499, 999, …), for the seeds
     whose run logged that far (within a step)."""

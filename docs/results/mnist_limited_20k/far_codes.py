@@ -26,19 +26,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--root", type=Path, required=True, help="the data root (holding MNIST's test file)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE.parent))
-    from sweep_points import completed_jobs
+    from sweep_points import completed_jobs, datamodule_of
 
-    from infovae_lightning.data import InfoVAEDataModule
     from infovae_lightning.protocols import encode
     from infovae_lightning.run.checkpoints import load_model
 
     print("| model | kernel | train images | seed | far share | max ‖E[z\\|x]‖ | far codes' main class |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for job in completed_jobs(args.sweeps):
-        data = {k: v for k, v in job.config["data"].items() if k not in ("_target_", "name", "root")}
-        data |= dict(root=args.root, download=False)
-        dm = InfoVAEDataModule(job.config["data"]["name"], **data)
-        dm.setup("validate")
+        dm = datamodule_of(job.config, args.root)
         x, y = (torch.cat(t) for t in zip(*dm.val_dataloader(), strict=True))
         model = load_model(job.path / "checkpoints" / "last.ckpt").eval()
         with torch.no_grad():

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from make_tables import data_of, label_of, rank  # noqa: E402
-from sweep_points import cell, completed_jobs, stored_points  # noqa: E402
+from sweep_points import cell, completed_jobs, datamodule_of, stored_points  # noqa: E402
 
 MAX_CODES = 1000
 DRAWS = 5
@@ -63,31 +63,24 @@ def codes_of(n: int) -> int:
 
 def read_codes(sweeps: list[Path], root: Path) -> list[dict]:
     """(model, size, seed, step, metric, value) of the completed jobs; metric: "<split>/<mmd_full|logdet>"."""
-    from infovae_lightning.data import InfoVAEDataModule
     from infovae_lightning.metrics.logdet import logdet_cov_per_dim
     from infovae_lightning.protocols import encode
-    from infovae_lightning.run.checkpoints import load_model
+    from infovae_lightning.run.checkpoints import load_model, read_checkpoint
 
     out = []
     for job in completed_jobs(sweeps):
-        data = {k: v for k, v in job.config["data"].items() if k not in ("_target_", "name", "root")}
-        dm = InfoVAEDataModule(job.config["data"]["name"], **data | dict(root=root, download=False))
-        dm.setup("fit")
+        dm = datamodule_of(job.config, root)
         n = codes_of(job.config["data"]["train_size"])
         torch.manual_seed(0)
         loaders = {"train": dm.train_dataloader(), "val": dm.val_dataloader()}
-        checkpoint = torch.load(
-            job.path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
-        )
-        model = load_model(job.path / "checkpoints" / "last.ckpt").eval()
+        path = job.path / "checkpoints" / "last.ckpt"
+        step, model = read_checkpoint(path).global_step, load_model(path).eval()
         key = dict(model=label_of(job.config), size=job.config["data"]["train_size"], seed=job.config["seed"])
         with torch.no_grad():
             for split, loader in loaders.items():
                 z = encode(model, images(loader, n)).rsample()  # the mean itself for a deterministic encoder
                 for metric, value in (("mmd_full", divergence(z)), ("logdet", logdet_cov_per_dim(z))):
-                    out.append(
-                        key | dict(step=checkpoint["global_step"], metric=f"{split}/{metric}", value=value)
-                    )
+                    out.append(key | dict(step=step, metric=f"{split}/{metric}", value=value))
         print(f"read {job.path}", file=sys.stderr)
     return out
 
