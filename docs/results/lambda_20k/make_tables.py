@@ -30,6 +30,7 @@ from sweep_points import cell, last_values, points, stored_points  # noqa: E402
 STEPS = (5000, 20000)
 ORDER_STEPS = (10000, 15000, 20000)
 LATENTS = (2, 5, 10)
+SEEDS = 3  # every arm's; a λ with fewer seeds at a step is not ranked there
 PRESET_LATENT = 5  # the preset study's dimension
 METRICS = {  # metric: (column title, format)
     "val/recon": ("recon", "{:.1f}"),
@@ -153,12 +154,12 @@ def families(series: Series) -> dict[tuple[str, float, int], list[float]]:
 
 
 def order(series: Series, family: tuple[str, float, int], lams: list[float], metric: str, step: int) -> str:
-    """The family's λ from best to worst on `metric` at `step` (mean over seeds), or — if one is missing."""
+    """The family's λ from best to worst on `metric` at `step` (mean over seeds), or — if a λ lacks seeds."""
     model, alpha, latent = family
     means = {}
     for lam in lams:
         v = at(series[model, alpha, lam, latent].get(metric, {}), step)
-        if len(v) < 3:
+        if len(v) < SEEDS:
             return "—"
         means[lam] = statistics.fmean(v)
     ranked = sorted(lams, key=lambda lam: means[lam] if metric in LOWER_IS_BETTER else -means[lam])
@@ -194,12 +195,13 @@ def figure(series: Series, nll: dict, path: Path) -> None:
     fig, grid = plt.subplots(
         len(latents), len(FIGURE), figsize=(4 * len(FIGURE), 3.2 * len(latents)), squeeze=False
     )
+    ranged = families(series)
     styles = {}
-    for (model, alpha, _), _lams in families(series).items():
+    for model, alpha, _ in ranged:
         styles.setdefault((model, alpha), f"C{len(styles)}")
     for axes, latent in zip(grid, latents, strict=True):
         for ax, metric in zip(axes, FIGURE, strict=True):
-            for (model, alpha, d), lams in families(series).items():
+            for (model, alpha, d), lams in ranged.items():
                 if d != latent:
                     continue
                 for step, style in zip(STEPS, ("--", "-"), strict=True):
