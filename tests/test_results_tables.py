@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +21,8 @@ RESULTS = ROOT / "docs" / "results"
 
 def script(study: str, name: str = "make_tables") -> ModuleType:
     path = RESULTS / study / f"{name}.py"
+    # a study's other scripts import its `make_tables` by that name: not another study's, imported before
+    sys.modules.pop("make_tables", None)
     spec = importlib.util.spec_from_file_location(f"results_{study}_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -55,7 +58,8 @@ def tables(study: str) -> list[str]:
     if study == "mmd_tutorial":
         return [module.table(module.series_of(rows(RESULTS / study / "runs.csv")))]
     if study == "lambda_20k":
-        return module.tables(*module.committed())
+        regions = script(study, "class_regions").table(rows(RESULTS / study / "class_regions.csv"))
+        return [*module.tables(*module.committed()), regions]
     raise ValueError(f"no tables known for {study}")
 
 

@@ -106,6 +106,26 @@ def datamodule_of(config: dict, root: Path):
     return dm
 
 
+def first_examples(loader, n: int) -> tuple[Any, Any]:
+    """The first `n` (images, labels) of a dataloader's batches, as two tensors."""
+    import torch
+
+    xs, ys, have = [], [], 0
+    for x, y in loader:
+        xs.append(x)
+        ys.append(y)
+        have += len(x)
+        if have >= n:
+            break
+    return torch.cat(xs)[:n], torch.cat(ys)[:n]
+
+
+def with_kernel(model: str, kernel: str | None) -> str:
+    """A model's name in the tables, with its MMD kernel when that is not the authors' Gaussian
+    ("MMDVAE IMQ"); a job configured before the kernel option had the Gaussian."""
+    return model if kernel in (None, "", "gaussian") else f"{model} {kernel.upper()}"
+
+
 def last_values(by_seed: dict[int, list[tuple[int, float]]], step: int) -> list[float]:
     """Each seed's last value at or before `step` (0-based: validation runs at 499, 999, …), for the seeds
     whose run logged that far (within a step)."""

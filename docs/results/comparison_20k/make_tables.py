@@ -20,7 +20,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from sweep_points import cell, last_values, stored_points  # noqa: E402
+from sweep_points import cell, last_values, stored_points, with_kernel  # noqa: E402
 
 MODELS = {"ELBOVAE": "ELBO", "AdversarialAE": "AAE", "SteinVAE": "Stein-VAE", "MMDVAE": "MMD-VAE"}
 METRICS = {  # metric: (column title, format)
@@ -159,7 +159,13 @@ def nll_table(path: Path) -> str:
     with path.open(newline="") as f:
         for r in csv.DictReader(f):
             by_group[
-                r["model"], r["alpha"], r["lam"], r["latent"], r["batches"], r["examples"], r["samples"]
+                with_kernel(r["model"], r["kernel"]),
+                r["alpha"],
+                r["lam"],
+                r["latent"],
+                r["batches"],
+                r["examples"],
+                r["samples"],
             ] += [r]
     head = ["model", "α", "λ", "latent", "batches", "test images", "K", "seeds", "nll_is", "−ELBO", "gap"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
@@ -167,7 +173,8 @@ def nll_table(path: Path) -> str:
 
     def sort_key(g: tuple[str, ...]) -> tuple:
         model, alpha, lam, latent, steps, n, k = g
-        return int(latent), order.index(model), float(alpha), float(lam), int(steps), int(n), int(k)
+        name, _, kernel = model.partition(" ")
+        return int(latent), order.index(name), kernel, float(alpha), float(lam), int(steps), int(n), int(k)
 
     for (model, alpha, lam, latent, steps, n, k), rows in sorted(
         by_group.items(), key=lambda i: sort_key(i[0])

@@ -1,7 +1,8 @@
 """Importance-sampled −log p(x) of the comparison's final checkpoints on binarized MNIST's test images.
 
-One row per job: model, α, λ, latent, seed, `nll_is` (nats, mean over the first `--examples` test images
-of the data module's fixed mixed order), and the ELBO's bound −(E log p(x|z) − KL) on the same images.
+One row per job: model, α, λ, the MMD kernel (MMD-VAE only), latent, seed, `nll_is` (nats, mean over the
+first `--examples` test images of the data module's fixed mixed order), and the ELBO's bound
+−(E log p(x|z) − KL) on the same images.
 Deterministic encoders are skipped: they have no density to importance-sample with.
 The runs were validated on the valid split only; this is their only test-split number. Results append to
 `nll.csv` here (committed), one line per job, so the script can be run in parts:
@@ -19,8 +20,8 @@ from pathlib import Path
 import torch
 
 HERE = Path(__file__).resolve().parent
-FIELDS = ["model", "alpha", "lam", "latent", "seed", "batches", "examples", "samples", "nll_is", "neg_elbo"]
-FIELDS += ["checkpoint"]
+FIELDS = ["model", "alpha", "lam", "kernel", "latent", "seed", "batches", "examples", "samples"]
+FIELDS += ["nll_is", "neg_elbo", "checkpoint"]
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, samples: int) -> tuple[float, float]:
@@ -75,6 +76,7 @@ def main(argv: list[str]) -> None:
             nll, neg_elbo = evaluate(model, x, args.samples)
             batches = read_checkpoint(path).global_step // model.optimizer_steps_per_batch()
             row = dict(model=model_of(job.config), alpha=spec["alpha"], lam=spec["lam"])
+            row |= dict(kernel=model.hparams.get("kernel", ""))  # the MMD's kernel; other models have none
             row |= dict(latent=job.config["latent_dim"], seed=job.config["seed"], batches=batches)
             row |= dict(examples=len(x), samples=args.samples)
             row |= dict(nll_is=f"{nll:.3f}", neg_elbo=f"{neg_elbo:.3f}")

@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from make_tables import data_of, label_of, rank  # noqa: E402
-from sweep_points import cell, completed_jobs, datamodule_of, stored_points  # noqa: E402
+from sweep_points import cell, completed_jobs, datamodule_of, first_examples, stored_points  # noqa: E402
 
 MAX_CODES = 1000
 DRAWS = 5
@@ -36,17 +36,6 @@ LATENT_DIM = 2  # the study's (sweeps/mnist_limited.yaml), for the i.i.d. rows
 SPLITS = {"train": "training", "val": "held-out"}
 METRICS = {"mmd_full": ("mmd_full", "{:.4f}"), "logdet": ("logdet/dim", "{:.2f}")}
 FIELDS = ["model", "size", "seed", "step", "metric", "value"]
-
-
-def images(loader, n: int) -> torch.Tensor:
-    """The first `n` images of a dataloader's batches."""
-    out, have = [], 0
-    for x, _ in loader:
-        out.append(x)
-        have += len(x)
-        if have >= n:
-            break
-    return torch.cat(out)[:n]
 
 
 def divergence(z: torch.Tensor) -> float:
@@ -78,7 +67,8 @@ def read_codes(sweeps: list[Path], root: Path) -> list[dict]:
         key = dict(model=label_of(job.config), size=job.config["data"]["train_size"], seed=job.config["seed"])
         with torch.no_grad():
             for split, loader in loaders.items():
-                z = encode(model, images(loader, n)).rsample()  # the mean itself for a deterministic encoder
+                images, _ = first_examples(loader, n)
+                z = encode(model, images).rsample()  # the mean itself for a deterministic encoder
                 for metric, value in (("mmd_full", divergence(z)), ("logdet", logdet_cov_per_dim(z))):
                     out.append(key | dict(step=step, metric=f"{split}/{metric}", value=value))
         print(f"read {job.path}", file=sys.stderr)
