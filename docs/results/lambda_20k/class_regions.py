@@ -55,12 +55,13 @@ METRICS = {  # metric: (column title, format)
 FIELDS = ["model", "alpha", "lam", "latent", "seed", "batches", "step", "metric", "value"]
 
 
-def measure(model: torch.nn.Module, classifier: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """The metrics of the docstring for one model on labelled images (x, y)."""
+def measure(
+    model: torch.nn.Module, classifier: torch.nn.Module, classes: int, x: torch.Tensor, y: torch.Tensor
+) -> dict:
+    """The metrics of the docstring for one model on labelled images (x, y) of `classes` classes."""
     from infovae_lightning.metrics.class_dist import class_distribution_ce, class_frequencies
     from infovae_lightning.protocols import decoded_mean, encode
 
-    classes = 10
     real = class_frequencies(y, classes)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -94,10 +95,11 @@ def read_regions(sweeps: list[Path], root: Path, classifier_path: Path) -> list[
             continue
         path = job.path / "checkpoints" / "last.ckpt"
         model = load_model(path).eval()
-        classifier, _ = load_classifier(classifier_path, "mnist", model.hparams["input_shape"])
+        data = job.config["eval_data"]
+        classifier, meta = load_classifier(classifier_path, data["name"], model.hparams["input_shape"])
         batches = read_checkpoint(path).global_step // model.optimizer_steps_per_batch()
-        x, y = first_examples(datamodule_of({"data": job.config["eval_data"]}, root).val_dataloader(), CODES)
-        values = measure(model, classifier.eval(), x, y)
+        x, y = first_examples(datamodule_of({"data": data}, root).val_dataloader(), CODES)
+        values = measure(model, classifier.eval(), int(meta["num_classes"]), x, y)
         logged = dict(read_history(job).get("val/class_dist_ce", []))
         if batches - 1 in logged:  # the validation after the last batch is logged at its step − 1
             values["val/class_dist_ce"] = logged[batches - 1]

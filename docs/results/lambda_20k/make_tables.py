@@ -18,6 +18,7 @@ slow arms at 40,000 batches, and a figure of the metrics against λ:
 from __future__ import annotations
 
 import csv
+import inspect
 import re
 import statistics
 import sys
@@ -28,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent
 sys.path.insert(0, str(RESULTS))
 from sweep_points import cell, last_values, points, stored_points, with_kernel  # noqa: E402
+
+from infovae_lightning.models.base import InfoVAE  # noqa: E402
 
 STEPS = (5000, 20000)
 ORDER_STEPS = (10000, 15000, 20000)
@@ -51,6 +54,8 @@ ARM = re.compile(r"(?P<model>\w+) α=(?P<alpha>[\d.]+) λ=(?P<lam>[\d.e+]+)$")  
 NLL_MODELS = {"MMDVAE": "MMD-VAE", "SteinVAE": "Stein-VAE", "ELBO": "ELBO"}
 FIELDS = ["model", "alpha", "lam", "latent", "seed", "step", "metric", "value"]
 
+STD_FLOOR = inspect.signature(InfoVAE).parameters["std_floor"].default  # the encoder's σ floor, by default
+
 Key = tuple[str, float, float, int]  # model, α, λ, latent
 # key → metric → seed → [(step, value)]
 Series = dict[Key, dict[str, dict[int, list[tuple[int, float]]]]]
@@ -65,6 +70,9 @@ def key_of(config: dict) -> dict:
     alpha, lam = (0.0, 1.0) if name == "ELBOVAE" else (float(model["alpha"]), float(model["lam"]))
     name = "ELBO" if name == "ELBOVAE" else name
     name = with_kernel(name, model.get("kernel"))
+    floor = model.get("std_floor", STD_FLOOR)
+    if floor != STD_FLOOR:  # a wider floor on q(z|x)'s σ than the encoder's default
+        name += f" σ≥{floor:g}"
     return dict(model=name, alpha=alpha, lam=lam, latent=config["latent_dim"], seed=config["seed"])
 
 
