@@ -11,9 +11,10 @@ import csv
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -108,3 +109,33 @@ def test_stored_points_merges_new_sweeps_into_the_committed_runs(tmp_path: Path)
         ("AAE", "0", "1999"): 3.0,  # kept: the new run stopped earlier
         ("MMD", "2", "999"): 6.0,  # added
     }
+
+
+def test_class_regions_tells_codes_out_of_place_from_a_decoder_that_loses_the_class() -> None:
+    """class_regions.measure on a toy model: codes x ↦ N(x, 0.05²) with two classes split by the sign of the
+    first axis, the identity decoder and a sign classifier. With the codes spread like p(z) every part of the
+    decomposition is 0; moving class 1's codes out leaves the decoder right but takes p(z)'s share from it."""
+    measure = script("lambda_20k", "class_regions").measure
+    codes = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0))
+    labels = (codes[:, 0] > 0).long()
+    model = SimpleNamespace(
+        encoder=lambda x: torch.distributions.Normal(x, torch.full_like(x, 0.05)),
+        decoder=SimpleNamespace(mean=lambda z: z),
+    )
+
+    def classifier(z: torch.Tensor) -> torch.Tensor:
+        return torch.stack([-z[:, 0], z[:, 0]], dim=1)
+
+    at_prior = measure(model, classifier, 2, codes, labels)
+    for part in ("prior_ce", "snap_ce", "knn_ce", "codes_ce"):
+        assert at_prior[part] < 0.01, (part, at_prior)
+    assert at_prior["codes_acc"] == 1.0
+    assert at_prior["width"] == pytest.approx(0.05)
+    assert at_prior["spread"] == pytest.approx(1.0, abs=0.05)
+
+    moved = codes.clone()
+    moved[labels == 1, 0] += 3.0  # class 1's codes out beyond the prior's bulk
+    out = measure(model, classifier, 2, moved, labels)
+    assert out["codes_acc"] == 1.0 and out["codes_ce"] < 0.01  # the decoder keeps the class at the codes
+    assert out["knn_ce"] > 0.3  # but class 1's codes hold little of p(z)
+    assert out["snap_ce"] > 0.3  # and the prior samples' nearest codes decode mostly as class 0

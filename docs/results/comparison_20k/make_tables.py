@@ -158,31 +158,31 @@ def nll_table(path: Path) -> str:
     by_group: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     with path.open(newline="") as f:
         for r in csv.DictReader(f):
-            by_group[
-                with_kernel(r["model"], r["kernel"]),
-                r["alpha"],
-                r["lam"],
-                r["latent"],
-                r["batches"],
-                r["examples"],
-                r["samples"],
-            ] += [r]
+            group = (r["model"], r["kernel"], r["alpha"], r["lam"], r["latent"], r["batches"], r["examples"])
+            by_group[(*group, r["samples"])] += [r]
     head = ["model", "α", "λ", "latent", "batches", "test images", "K", "seeds", "nll_is", "−ELBO", "gap"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     order = list(MODELS.values())
 
     def sort_key(g: tuple[str, ...]) -> tuple:
-        model, alpha, lam, latent, steps, n, k = g
-        name, _, kernel = model.partition(" ")
-        return int(latent), order.index(name), kernel, float(alpha), float(lam), int(steps), int(n), int(k)
+        model, kernel, alpha, lam, latent, steps, n, k = g
+        return int(latent), order.index(model), kernel, float(alpha), float(lam), int(steps), int(n), int(k)
 
-    for (model, alpha, lam, latent, steps, n, k), rows in sorted(
+    for (model, kernel, alpha, lam, latent, steps, n, k), rows in sorted(
         by_group.items(), key=lambda i: sort_key(i[0])
     ):
         nll, bound = ([float(r[key]) for r in rows] for key in ("nll_is", "neg_elbo"))
         gap = [b - n for b, n in zip(bound, nll, strict=True)]
         cells = [cell(v, "{:.1f}") for v in (nll, bound, gap)]
-        key = [model, f"{float(alpha):g}", f"{float(lam):g}", latent, f"{int(steps):,}", f"{int(n):,}", k]
+        key = [
+            with_kernel(model, kernel),
+            f"{float(alpha):g}",
+            f"{float(lam):g}",
+            latent,
+            f"{int(steps):,}",
+            f"{int(n):,}",
+            k,
+        ]
         key.append(str(len(rows)))
         lines.append("| " + " | ".join(key + cells) + " |")
     return "\n".join(lines)

@@ -26,6 +26,7 @@ made again from it alone:
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections import defaultdict
 from functools import partial
@@ -40,7 +41,7 @@ from make_tables import key_of  # noqa: E402
 from sweep_points import cell, completed_jobs, datamodule_of, first_examples, stored_points  # noqa: E402
 
 CODES = 2000  # N: labelled validation images encoded
-PRIOR_SAMPLES = 10000  # M, as the metric draws
+CHUNK = 1000  # rows decoded, classified or compared at once
 LATENT = 2
 METRICS = {  # metric: (column title, format)
     "val/class_dist_ce": ("class_dist_ce (run)", "{:.3f}"),
@@ -59,17 +60,26 @@ def measure(
     model: torch.nn.Module, classifier: torch.nn.Module, classes: int, x: torch.Tensor, y: torch.Tensor
 ) -> dict:
     """The metrics of the docstring for one model on labelled images (x, y) of `classes` classes."""
-    from infovae_lightning.metrics.class_dist import class_distribution_ce, class_frequencies
+    from infovae_lightning.metrics.class_dist import (
+        ClassDistributionCE,
+        class_distribution_ce,
+        class_frequencies,
+    )
     from infovae_lightning.protocols import decoded_mean, encode
 
+    def labels_of(z: torch.Tensor) -> torch.Tensor:  # the classifier's label of each decoded E[x|z]
+        return torch.cat([classifier(decoded_mean(model, c)).argmax(-1) for c in z.split(CHUNK)])
+
     real = class_frequencies(y, classes)
+    prior_samples = (
+        inspect.signature(ClassDistributionCE).parameters["num_samples"].default
+    )  # M: the metric's
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         q = encode(model, x)
-        z = torch.randn(PRIOR_SAMPLES, q.mean.shape[1], generator=generator)
-        nearest = torch.cat([torch.cdist(c, q.mean).argmin(dim=1) for c in z.split(1000)])
-        from_prior = torch.cat([classifier(decoded_mean(model, c)).argmax(-1) for c in z.split(1000)])
-        from_codes = torch.cat([classifier(decoded_mean(model, c)).argmax(-1) for c in q.mean.split(1000)])
+        z = torch.randn(prior_samples, q.mean.shape[1], generator=generator)
+        nearest = torch.cat([torch.cdist(c, q.mean).argmin(dim=1) for c in z.split(CHUNK)])
+        from_prior, from_codes = labels_of(z), labels_of(q.mean)
     out = dict(
         prior_ce=class_distribution_ce(real, from_prior, classes)[0],
         snap_ce=class_distribution_ce(real, from_codes[nearest], classes)[0],
