@@ -109,6 +109,29 @@ def test_metrics_do_not_depend_on_training_noise(tmp_path: Path, mnist: InfoVAED
     assert evaluator.validate(model, datamodule=mnist, verbose=False)[0]["val/mmd_full"] == first
 
 
+def test_metrics_do_not_change_the_training(tmp_path: Path, mnist: InfoVAEDataModule) -> None:
+    """The converse: metrics draw nothing from the global stream, so the weights a run ends with do not depend
+    on which metrics ran or how often (a sweep's arms stay comparable whatever their metric schedules)."""
+
+    def weights(callbacks: list, folder: str) -> dict[str, torch.Tensor]:
+        torch.manual_seed(0)
+        model = ELBOVAE(latent_dim=2, input_shape=[1, 28, 28], net=SMALL_NET)
+        trainer(tmp_path / folder, callbacks).fit(model, datamodule=mnist)
+        return model.state_dict()
+
+    plain = weights([], "plain")
+    metrics = [
+        FullMMD(every_n_val_epochs=1, chunk_size=64),
+        LogDetCovariance(every_n_val_epochs=1),
+        LatentUsage(every_n_val_epochs=1),
+        SemiSupervisedAccuracy(budgets=[50], every_n_val_epochs=1),
+    ]
+    scored = weights([Evaluator(metrics)], "scored")
+    assert plain.keys() == scored.keys()
+    for name, value in plain.items():
+        assert torch.equal(value, scored[name]), name
+
+
 def test_labels_are_required_where_the_metric_needs_them(tmp_path: Path, binarized_root: Path) -> None:
     data = InfoVAEDataModule(name="binarized_mnist", root=binarized_root, download=False, val_size=100)
     model = ELBOVAE(latent_dim=2, input_shape=[1, 28, 28], net=SMALL_NET)
