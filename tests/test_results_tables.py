@@ -54,7 +54,7 @@ def tables(study: str) -> list[str]:
         series = module.series_of(rows(RESULTS / study / "runs.csv"))
         codes = script(study, "train_codes").table(rows(RESULTS / study / "train_codes.csv"))
         return [*(made for _, _, made in module.tables(series)), codes]  # binarized, grey, then the codes
-    if study == "information_preference_gpu":
+    if study == "information_preference_full":
         return module.tables(module.series_of(rows(RESULTS / study / "runs.csv")))
     if study == "mmd_tutorial":
         return [module.table(module.series_of(rows(RESULTS / study / "runs.csv")))]
@@ -72,7 +72,7 @@ def tables(study: str) -> list[str]:
         "lambda_20k",
         "mnist_limited_20k",
         "mmd_tutorial",
-        "information_preference_gpu",
+        "information_preference_full",
     ],
 )
 def test_results_md_shows_the_tables_its_scripts_make(study: str, results_md: str) -> None:

@@ -1,14 +1,15 @@
-"""The tables and curves of docs/results.md's information-preference runs at full size on a GPU (27 Nov).
+"""The tables and curves of docs/results.md's information-preference runs at the experiment's full size.
 
-Each job is keyed by its arm (ELBO; InfoVAE with α = 1 and its kernel, λ and λ warm-up), its time budget
-(`trainer.max_time`: the jobs shared one GPU, so the budget sets how far they got) and its seed. The first
-table is one row per arm and budget, the test split's metrics at the end (mean ± std over seeds); the second
-one row per run, with the KL of the first validation (step 250, inside the λ warm-up): a KL in the thousands
-there means the encoder's means flew far from the prior while λ was small. `curves.png`: the validation
-metrics against steps, one line per run. `runs.csv` (committed) holds every point read:
+Each job is keyed by its arm (ELBO; InfoVAE with α = 1, its kernel, λ, λ warm-up and encoder), its budget
+and its seed. The GPU jobs (27 Nov) shared one GPU and were cut by `trainer.max_time`, so the time set how
+far they got; the CPU jobs (29 Nov) ran alone to `trainer.max_steps`. The first table is one row per arm and
+budget, the test split's metrics at the end (mean ± std over seeds); the second one row per run, with the KL
+of the first validation (step 250, inside a λ warm-up): a KL in the thousands there means the encoder's
+means flew far from the prior. `curves.png`: the validation metrics against steps, one line per run.
+`runs.csv` (committed) holds every point read:
 
-    python docs/results/information_preference_gpu/make_tables.py <run or sweep dirs> ...  # add to runs.csv
-    python docs/results/information_preference_gpu/make_tables.py                        # from runs.csv
+    python docs/results/information_preference_full/make_tables.py <run or sweep dirs> ...  # add to runs.csv
+    python docs/results/information_preference_full/make_tables.py                        # from runs.csv
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ def arm_of(config: dict) -> dict[str, str]:
         arm = f"InfoVAE, α = {model['alpha']:g}, {model['kernel']} λ = {model['lam']:g}"
         if model.get("lam_warmup_steps"):
             arm += f", λ warm-up {model['lam_warmup_steps']}"
-    return {"arm": arm, "budget": str(config["trainer"].get("max_time")), "seed": config["seed"]}
+        if model.get("deterministic"):
+            arm += ", deterministic encoder"
+    trainer = config["trainer"]
+    # a GPU job shared its GPU and was cut by `trainer.max_time`; a CPU job ran alone to `trainer.max_steps`
+    budget = trainer.get("max_time") or f"{trainer['max_steps']} steps"
+    return {"arm": arm, "budget": str(budget), "seed": config["seed"]}
 
 
 def read_runs(runs: list[Path]) -> list[dict]:
@@ -71,8 +77,10 @@ def last(logged: list[tuple[int, float]]) -> tuple[int, float]:
     return max(logged)
 
 
-def minutes(budget: str) -> str:
-    """`trainer.max_time` (DD:HH:MM:SS) in words."""
+def in_words(budget: str) -> str:
+    """A GPU job's `trainer.max_time` (DD:HH:MM:SS) in minutes; a CPU job's step budget as its steps."""
+    if budget.endswith(" steps"):
+        return f"{int(budget.split()[0]):,} steps (CPU)"
     days, hours, mins, secs = (int(part) for part in budget.split(":"))
     total = (days * 24 + hours) * 60 + mins
     return f"{total} min" + (f" {secs} s" if secs else "")
@@ -93,7 +101,7 @@ def summary_table(series: Series) -> str:
             cell([last(v)[1] for v in by_metric["test", m].values()], form) for m, (_, form) in TEST.items()
         ]
         lines.append(
-            f"| {arm} | {minutes(budget)} | {len(seeds)} | {min(steps):,}–{max(steps):,} | {flown} / {away} "
+            f"| {arm} | {in_words(budget)} | {len(seeds)} | {min(steps):,}–{max(steps):,} | {flown} / {away} "
             + "| "
             + " | ".join(cells)
             + " |"
