@@ -153,8 +153,10 @@ def plot(series: Series, path: Path) -> None:
         ax.set_xlabel("step")
     axes[list(CURVES).index("kl")].set_yscale("log")
     axes[list(CURVES).index("recon")].set_ylim(80, 110)
-    handles, labels = axes[0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
+    unique = {}  # an arm without MI or KL (a deterministic encoder) has its lines on the recon axis only
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            unique.setdefault(label, handle)
     fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=2, fontsize=8)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(path, dpi=80)
