@@ -143,7 +143,8 @@ def plot(series: Series, path: Path) -> None:
             if name != arm:
                 continue
             for ax, metric in zip(axes, CURVES, strict=True):
-                for n, logged in enumerate(by_metric["val", metric].values()):
+                runs = [logged for logged in by_metric["val", metric].values() if logged]  # [] if not logged
+                for n, logged in enumerate(runs):
                     steps, values = zip(*sorted(logged), strict=True)
                     ax.plot(
                         steps, values, color=colors[i % len(colors)], alpha=0.8, label=arm if n == 0 else None
