@@ -22,12 +22,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the checkout's package, without an install
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))  # the checkout's package, without an install
+sys.path.insert(0, str(HERE.parent / "stein_preset"))
+from gradient_noise import gradient_stats  # noqa: E402
+
 from infovae_lightning.data import binarized_mnist  # noqa: E402
 from infovae_lightning.divergences import MMD  # noqa: E402
 from infovae_lightning.run.checkpoints import load_model  # noqa: E402
 
-ARMS = {"gaussian, λ = 1000": ("gaussian", 1000.0), "imq, λ = 200": ("imq", 200.0)}
+ARMS = {"gaussian, λ = 1000": (MMD(kernel="gaussian"), 1000.0), "imq, λ = 200": (MMD(kernel="imq"), 200.0)}
 
 
 def gradient_parts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -38,8 +42,8 @@ def gradient_parts(model: torch.nn.Module, x: torch.Tensor) -> dict[str, torch.T
     prior = torch.randn_like(z)
     alpha = model.hparams.alpha
     terms = {"recon+kl": -model.decoder.log_prob(x, z).mean() + (1 - alpha) * q.kl_to_prior().mean()}
-    for name, (kernel, lam) in ARMS.items():
-        terms[name] = (alpha + lam - 1) * MMD(kernel=kernel)(z, prior)
+    for name, (mmd, lam) in ARMS.items():
+        terms[name] = (alpha + lam - 1) * mmd(z, prior)
     return {
         name: torch.cat([g.reshape(-1) for g in torch.autograd.grad(t, encoder, retain_graph=True)])
         for name, t in terms.items()
@@ -51,17 +55,7 @@ def measure(model: torch.nn.Module, images: torch.Tensor, batches: int) -> dict:
     for _ in range(batches):
         for name, g in gradient_parts(model, images[torch.randint(0, len(images), (100,))]).items():
             grads.setdefault(name, []).append(g)
-    out = {}
-    for name, gs in grads.items():
-        g = torch.stack(gs)
-        mean = g.mean(0)
-        noise = (g - mean).square().sum(1).mean().sqrt()
-        out[name] = {
-            "mean_norm": round(mean.norm().item(), 3),
-            "batch_norm": round(g.norm(dim=1).mean().item(), 3),
-            "snr": round((mean.norm() / noise).item(), 3),
-        }
-    return out
+    return {name: gradient_stats(gs) for name, gs in grads.items()}
 
 
 def main() -> None:

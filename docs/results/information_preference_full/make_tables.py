@@ -94,7 +94,7 @@ def summary_table(series: Series) -> str:
     for (arm, budget), by_metric in series.items():
         seeds = by_metric["test", "recon"]
         steps = [last(logged)[0] for logged in seeds.values()]
-        early = [dict(by_metric["val", "kl"][s]).get(FIRST_VALIDATION, 0.0) for s in seeds]
+        early = [dict(by_metric["val", "kl"].get(s, [])).get(FIRST_VALIDATION, 0.0) for s in seeds]
         flown = sum(kl > FLOWN_KL for kl in early)
         away = sum(last(v)[1] > AWAY_MMD for v in by_metric["test", "mmd_full"].values())
         cells = [
@@ -122,9 +122,9 @@ def runs_table(series: Series) -> str:
     ]
     for arm, seed, by_metric in sorted(runs, key=lambda run: (arms.index(run[0]), run[1])):
         steps = last(by_metric["test", "recon"][seed])[0]
-        early = dict(by_metric["val", "kl"][seed]).get(FIRST_VALIDATION)
+        early = dict(by_metric["val", "kl"].get(seed, [])).get(FIRST_VALIDATION)
         first = "—" if early is None else f"{early:.3g}"
-        logged = {m: by_metric["test", m][seed] for m in forms}  # a metric the run did not log: —
+        logged = {m: by_metric["test", m].get(seed, []) for m in forms}  # a metric the run did not log: —
         cells = [form.format(last(logged[m])[1]) if logged[m] else "—" for m, form in forms.items()]
         lines.append(f"| {arm} | {seed} | {steps:,} | {first} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -143,8 +143,7 @@ def plot(series: Series, path: Path) -> None:
             if name != arm:
                 continue
             for ax, metric in zip(axes, CURVES, strict=True):
-                runs = [logged for logged in by_metric["val", metric].values() if logged]  # [] if not logged
-                for n, logged in enumerate(runs):
+                for n, logged in enumerate(by_metric["val", metric].values()):
                     steps, values = zip(*sorted(logged), strict=True)
                     ax.plot(
                         steps, values, color=colors[i % len(colors)], alpha=0.8, label=arm if n == 0 else None

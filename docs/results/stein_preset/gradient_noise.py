@@ -40,21 +40,25 @@ def gradient_parts(model: MMDVAE | SteinVAE, x: torch.Tensor) -> dict[str, torch
     return {"recon+kl": flat[0], "div": flat[1]}
 
 
+def gradient_stats(grads: list[torch.Tensor]) -> dict[str, float]:
+    """Of one part's flattened gradients over batches: signal/noise = |mean g| / sqrt(E |g − mean g|²), the
+    norm of the mean and the mean norm per batch."""
+    g = torch.stack(grads)
+    mean = g.mean(0)
+    noise = (g - mean).square().sum(1).mean().sqrt()
+    return {
+        "snr": round((mean.norm() / noise).item(), 3),
+        "mean_norm": round(mean.norm().item(), 3),
+        "batch_norm": round(g.norm(dim=1).mean().item(), 3),
+    }
+
+
 def measure(model: MMDVAE | SteinVAE, images: torch.Tensor, step: int, batches: int = 32) -> dict:
     grads: dict[str, list[torch.Tensor]] = {"recon+kl": [], "div": []}
     for _ in range(batches):
         for key, g in gradient_parts(model, images[torch.randint(0, len(images), (100,))]).items():
             grads[key].append(g)
-    out: dict = {"step": step}
-    for key, gs in grads.items():
-        g = torch.stack(gs)
-        mean = g.mean(0)
-        noise = (g - mean).square().sum(1).mean().sqrt()
-        out[key] = {
-            "snr": round((mean.norm() / noise).item(), 3),
-            "mean_norm": round(mean.norm().item(), 3),
-            "batch_norm": round(g.norm(dim=1).mean().item(), 3),
-        }
+    out: dict = {"step": step} | {key: gradient_stats(gs) for key, gs in grads.items()}
     with torch.no_grad():
         q = model.encoder(images[:2000])
         out["active_units"] = int((q.mean.var(0) > 0.01).sum())
