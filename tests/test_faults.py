@@ -97,8 +97,34 @@ def test_a_signal_checkpoints_the_step_and_exits_128_plus_signal(
     assert result["global_step"] == 8  # the step in progress was finished, then the run stopped
     assert result["steps"]["val/loss"] == 8  # validated on the final weights
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    assert ckpt["global_step"] == 8
+    assert ckpt["global_step"] == result["last_checkpoint_step"] == 8
     assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_a_second_signal_stops_at_once_and_names_the_step_a_resume_continues_from(tmp_path: Path) -> None:
+    run_dir, marker, second = tmp_path / "run", tmp_path / "at_step", tmp_path / "validating"
+    proc = start_train(
+        "data.toy_size=500",
+        "trainer.max_epochs=50",
+        "metrics=none",
+        *QUIET,
+        f"hydra.run.dir={run_dir}",
+        "trainer.val_check_interval=3",  # validations (and last.ckpt) at steps 3 and 6
+        f"+callbacks.wait.second_marker={second}",
+        marker=marker,
+        step=7,
+    )
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGTERM)
+    wait_for(second, proc)  # the first signal's validation has begun; its checkpoint is not written yet
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 128 + signal.SIGTERM, proc.stderr.read()[-3000:]
+    result = summary(run_dir)
+    assert result["status"] == "interrupted" and "received twice" in result["error"]
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert result["global_step"] == 8 and saved["global_step"] == result["last_checkpoint_step"] == 6
+    last = (run_dir / "train.log").read_text().strip().splitlines()[-1]
+    assert f"stopped at step 8; {run_dir / 'checkpoints' / 'last.ckpt'} holds step 6, where resume" in last
 
 
 @pytest.mark.slow  # three trainings (~70 s on 2 cores); the default suite's kill -9 test resumes the same way

@@ -222,6 +222,20 @@ def saved_checkpoints(trainer: Any) -> dict[str, str | None]:
     return {"last": last or None, "best": (scored[0].best_model_path if scored else "") or None}
 
 
+def checkpoint_step(path: str | Path | None) -> int | None:
+    """The optimizer step checkpoint `path` was saved at; None where there is none or it cannot be read.
+
+    A run stopped by a second signal, a crash or a failed write keeps the `last.ckpt` of an earlier step:
+    this is the step a resume continues from (read with `mmap`, so a large checkpoint costs milliseconds).
+    """
+    if not path:
+        return None
+    try:
+        return read_checkpoint(path).global_step
+    except CheckpointError:
+        return None
+
+
 class CheckpointWriteError(CheckpointError, OSError):
     """A checkpoint could not be written (a full disk, a folder made read-only): the previous one is kept."""
 

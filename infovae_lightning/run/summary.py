@@ -10,7 +10,7 @@ from typing import Any
 
 import lightning as L
 
-from infovae_lightning.run.checkpoints import saved_checkpoints
+from infovae_lightning.run.checkpoints import checkpoint_step, saved_checkpoints
 
 
 def final_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -39,6 +39,7 @@ def write_summary(
             "global_step": trainer.global_step,
             "epoch": trainer.current_epoch,
             "last_checkpoint": saved["last"],
+            "last_checkpoint_step": checkpoint_step(saved["last"]),  # what resume=true continues from
             "best_checkpoint": saved["best"],
         }
     summary |= extra

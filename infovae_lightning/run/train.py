@@ -38,6 +38,7 @@ from infovae_lightning.run.checkpoints import (
     AtomicCheckpointIO,
     LatestCheckpoint,
     check_fits,
+    checkpoint_step,
     saved_checkpoints,
 )
 from infovae_lightning.run.closing import closing_lines
@@ -248,14 +249,24 @@ def _fit(cfg: DictConfig, p: Prepared, out: Path) -> dict[str, Any]:
         finish_runs(p.loggers, metrics, status, p.preemption.signum)
         wait_for_ranks(trainer)
     if p.preemption.signum is not None:
-        log.warning(
-            "%s received: stopped at step %d; %s holds it (resume with resume=true)",
-            p.preemption.signal_name,
-            trainer.global_step,
-            saved_checkpoints(trainer)["last"],
-        )
+        log.warning("%s received: %s", p.preemption.signal_name, stopped_at(trainer))
         raise SystemExit(p.preemption.exit_code)
     return metrics
+
+
+def stopped_at(trainer: Any) -> str:
+    """Where a stopped run ends and what `resume=true` continues from: the step of `last.ckpt`, which is
+    the stopped step after one signal and an earlier validation's after a second (`preemption`)."""
+    last = saved_checkpoints(trainer)["last"]
+    saved = checkpoint_step(last)
+    if saved is None:
+        return f"stopped at step {trainer.global_step}, before any checkpoint: resume=true would start over"
+    if saved == trainer.global_step:
+        return f"stopped at step {saved}; {last} holds it (resume with resume=true)"
+    return (
+        f"stopped at step {trainer.global_step}; {last} holds step {saved}, where resume=true continues "
+        f"(steps {saved + 1} to {trainer.global_step} are repeated)"
+    )
 
 
 def logged_steps(model: Any, metrics: dict[str, Any], stages: tuple[str, ...]) -> dict[str, int]:
