@@ -257,16 +257,14 @@ def _fit(cfg: DictConfig, p: Prepared, out: Path) -> dict[str, Any]:
 def stopped_at(trainer: Any) -> str:
     """Where a stopped run ends and what `resume=true` continues from: the step of `last.ckpt`, which is
     the stopped step after one signal and an earlier validation's after a second (`preemption`)."""
-    last = saved_checkpoints(trainer)["last"]
+    last, step = saved_checkpoints(trainer)["last"], trainer.global_step
     saved = checkpoint_step(last)
     if saved is None:
-        return f"stopped at step {trainer.global_step}, before any checkpoint: resume=true would start over"
-    if saved == trainer.global_step:
-        return f"stopped at step {saved}; {last} holds it (resume with resume=true)"
-    return (
-        f"stopped at step {trainer.global_step}; {last} holds step {saved}, where resume=true continues "
-        f"(steps {saved + 1} to {trainer.global_step} are repeated)"
-    )
+        return f"stopped at step {step}, before any checkpoint: resume=true would start over"
+    if saved == step:
+        return f"stopped at step {step}; {last} holds it (resume with resume=true)"
+    lost = f"steps {saved + 1} to {step}" if step > saved + 1 else f"step {step}"
+    return f"stopped at step {step}; {last} holds step {saved}, where resume=true continues ({lost} again)"
 
 
 def logged_steps(model: Any, metrics: dict[str, Any], stages: tuple[str, ...]) -> dict[str, int]:
