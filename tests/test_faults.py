@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -19,8 +20,13 @@ from helpers import ROOT, compose_config, run_train
 
 import infovae_lightning
 from infovae_lightning.errors import InfoVAEError
-from infovae_lightning.run.checkpoints import AtomicCheckpointIO, CheckpointWriteError
-from infovae_lightning.run.train import run
+from infovae_lightning.run.checkpoints import (
+    MODEL_CLASS_KEY,
+    AtomicCheckpointIO,
+    CheckpointWriteError,
+    LatestCheckpoint,
+)
+from infovae_lightning.run.train import run, stopped_at
 
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 COMMON = [
@@ -101,37 +107,59 @@ def test_a_signal_checkpoints_the_step_and_exits_128_plus_signal(
     assert not list((run_dir / "checkpoints").glob(".*tmp*"))  # no temporary file left behind
 
 
-def test_a_second_signal_stops_at_once_and_names_the_step_a_resume_continues_from(tmp_path: Path) -> None:
+def test_a_second_signal_during_the_final_validation_keeps_the_stopped_step(tmp_path: Path) -> None:
+    """A scheduler's grace period can end inside the final validation: the stopped step is saved before it."""
+    run = [*COMMON, "data.toy_size=500", "trainer.max_steps=12", "trainer.val_check_interval=3"]
     run_dir, marker, second = tmp_path / "run", tmp_path / "at_step", tmp_path / "validating"
     proc = start_train(
-        "data.toy_size=500",
-        "trainer.max_epochs=50",
-        "metrics=none",
-        *QUIET,
-        f"hydra.run.dir={run_dir}",
-        "trainer.val_check_interval=3",  # validations (and last.ckpt) at steps 3 and 6
-        f"+callbacks.wait.second_marker={second}",
-        marker=marker,
-        step=7,
+        *run, f"hydra.run.dir={run_dir}", f"+callbacks.wait.second_marker={second}", marker=marker, step=7
     )
     wait_for(marker, proc)
     proc.send_signal(signal.SIGTERM)
-    wait_for(second, proc)  # the first signal's validation has begun; its checkpoint is not written yet
+    wait_for(second, proc)  # the first signal's validation of step 8 has begun
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM, proc.stderr.read()[-3000:]
     result = summary(run_dir)
     assert result["status"] == "interrupted" and "received twice" in result["error"]
+    assert result["global_step"] == 8
+    # The validation of step 8 did not finish, but step 8 was saved before it began.
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    assert result["global_step"] == 8 and saved["global_step"] == result["last_checkpoint_step"] == 6
+    assert saved["global_step"] == result["last_checkpoint_step"] == 8
     last = (run_dir / "train.log").read_text().strip().splitlines()[-1]
-    assert f"stopped at step 8; {run_dir / 'checkpoints' / 'last.ckpt'} holds step 6, where resume" in last
+    assert f"stopped at step 8; {run_dir / 'checkpoints' / 'last.ckpt'} holds it" in last
+    # Resumed from that step, the run ends as an uninterrupted one does.
+    resumed = run_train(*run, "resume=true", f"hydra.run.dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = tmp_path / "whole"
+    assert run_train(*run, f"hydra.run.dir={whole}").returncode == 0
+    a, b = summary(whole), summary(run_dir)
+    assert b["status"] == "completed" and b["global_step"] == a["global_step"] == 12
+    assert b["metrics"] == a["metrics"]
+
+
+def test_a_stopped_run_names_the_step_its_checkpoint_holds(tmp_path: Path) -> None:
+    """When the stopped step could not be saved (a second signal during that write, a full disk), the
+    message names the earlier step `last.ckpt` holds, which is where resume=true continues."""
+    ckpt = LatestCheckpoint(dirpath=str(tmp_path))
+    trainer = SimpleNamespace(checkpoint_callbacks=[ckpt], global_step=8)
+    assert stopped_at(trainer).endswith("before any checkpoint: resume=true would start over")
+    torch.save({MODEL_CLASS_KEY: "m.M", "state_dict": {}, "global_step": 6}, tmp_path / "last.ckpt")
+    last = tmp_path / "last.ckpt"
+    ckpt.best_model_path = str(last)
+    assert stopped_at(trainer) == (
+        f"stopped at step 8; {last} holds step 6, where resume=true continues (steps 7 to 8 again)"
+    )
+    trainer.global_step = 7
+    assert stopped_at(trainer).endswith("holds step 6, where resume=true continues (step 7 again)")
+    trainer.global_step = 6
+    assert stopped_at(trainer) == f"stopped at step 6; {last} holds it (resume with resume=true)"
 
 
 @pytest.mark.slow  # three trainings (~70 s on 2 cores); the default suite's kill -9 test resumes the same way
 def test_a_run_stopped_by_sigterm_resumes_to_the_same_result(tmp_path: Path) -> None:
     whole = tmp_path / "whole"
     assert run_train(*COMMON, f"hydra.run.dir={whole}").returncode == 0
-    # The same run, sent SIGTERM in its second epoch (step 30 of 20 an epoch)...
+    # The same run, sent SIGTERM in its second epoch (step 30 of 28 an epoch)...
     stopped, marker = tmp_path / "stopped", tmp_path / "at_step"
     proc = start_train(*COMMON, f"hydra.run.dir={stopped}", marker=marker)
     wait_for(marker, proc)
@@ -143,7 +171,7 @@ def test_a_run_stopped_by_sigterm_resumes_to_the_same_result(tmp_path: Path) -> 
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = summary(whole), summary(stopped)
     assert b["status"] == "completed" and b["resumed_from"].endswith("last.ckpt")
-    assert b["global_step"] == a["global_step"] == 60
+    assert b["global_step"] == a["global_step"] == 84  # 3 epochs of 28 batches
     assert b["metrics"] == a["metrics"]  # every final metric, to the last bit
 
 

@@ -329,8 +329,10 @@ class InfoVAEDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return 0
-        # The fit loop's progress counters: the count Lightning itself restores on resume.
-        return int(trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+        # The fit loop's progress counters, as Lightning restores them on resume: `processed`, since a
+        # checkpoint saved in `on_train_batch_end` (a stop, see `LatestCheckpoint`) precedes that batch's
+        # `completed` count, which Lightning then adds on restart.
+        return int(trainer.fit_loop.epoch_loop.batch_progress.current.processed)
 
 
 def check_source(name: str, source: str) -> str:

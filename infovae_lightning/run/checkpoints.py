@@ -176,7 +176,8 @@ def load_model(path: str | Path, **overrides: Any) -> nn.Module:
 
 
 class LatestCheckpoint(ModelCheckpoint):
-    """Keeps `last.ckpt`: the state at the end of the latest validation, whatever its score, to resume from.
+    """Keeps `last.ckpt`: the state at the end of the latest validation, whatever its score, and at the step a
+    stop was asked for, to resume from.
 
     Lightning's own `save_last=True` writes `last.ckpt` only when a top-k checkpoint is written in the same
     step, so after an epoch that did not improve the monitored metric, `last.ckpt` is older than the run and
@@ -198,13 +199,24 @@ class LatestCheckpoint(ModelCheckpoint):
             save_on_train_epoch_end=False,
         )
 
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any, **kwargs: Any) -> None:
+        """A stop asked for in this step (a signal, `max_time`): saves `last.ckpt` at once, before the final
+        validation, so a second signal or a SIGKILL during that validation (a scheduler's grace period can be
+        shorter) still leaves this step saved; the validation's end saves it again, with its results."""
+        super().on_train_batch_end(trainer, pl_module, *args, **kwargs)
+        if trainer.should_stop and self.dirpath and not trainer.fast_dev_run:
+            self.save_now(trainer)
+
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """Without validation (`limit_val_batches=0`), saves at each epoch's end instead."""
         super().on_train_epoch_end(trainer, pl_module)
         no_validation = trainer.limit_val_batches == 0 or sum(trainer.num_val_batches or [0]) == 0
         if no_validation and self.dirpath and not trainer.fast_dev_run:
-            trainer.save_checkpoint(self.path)
-            self.best_model_path = self.last_model_path = str(self.path)
+            self.save_now(trainer)
+
+    def save_now(self, trainer: Any) -> None:
+        trainer.save_checkpoint(self.path)
+        self.best_model_path = self.last_model_path = str(self.path)
 
     @property
     def path(self) -> Path | None:

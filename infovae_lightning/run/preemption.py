@@ -2,12 +2,14 @@
 
 What schedulers send: SLURM preemption, `scancel` and `docker stop` send SIGTERM (then SIGKILL after a grace
 period), SLURM's `--signal=USR1@<seconds>` sends SIGUSR1 before a time limit, and Ctrl-C sends SIGINT. On the
-first of these signals the run finishes the optimizer step in progress, then stops as early stopping would:
-Lightning validates the current weights (the scheduled metrics run too, see `metrics.evaluation`), and
-`last.ckpt` is written at this step. The entry point then records `"status": "interrupted"` and the signal in
-`summary.json`, marks the W&B run as preempting, and exits with 128 + the signal's number, so a scheduler sees
-a failure and `resume=true` continues from this step. A second signal stops at once (the checkpoint of the
-first may not be written yet: the previous `last.ckpt` stays, since checkpoints are written then renamed).
+first of these signals the run finishes the optimizer step in progress, writes `last.ckpt` at this step
+(`checkpoints.LatestCheckpoint`), then stops as early stopping would: Lightning validates the current weights
+(the scheduled metrics run too, see `metrics.evaluation`) and `last.ckpt` is written again with the results.
+The entry point then records `"status": "interrupted"` and the signal in `summary.json`, marks the W&B run as
+preempting, and exits with 128 + the signal's number, so a scheduler sees a failure and `resume=true`
+continues from this step. A second signal (or the SIGKILL that ends a grace period) stops at once: during the
+final validation the stopped step is already saved; during a checkpoint's write the previous `last.ckpt`
+stays (checkpoints are written then renamed), and the log's last line says which step it holds.
 
 Lightning installs its own SIGTERM handler while it fits (it raises an exception after the batch, which skips
 the validation and the checkpoint): `Preemption.on_train_start` puts this one back for the three signals.
