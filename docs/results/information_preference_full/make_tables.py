@@ -2,11 +2,11 @@
 
 Each job is keyed by its arm (ELBO; InfoVAE with α = 1, its kernel, λ, λ warm-up and encoder), its budget
 and its seed. The GPU jobs (27 Nov) shared one GPU and were cut by `trainer.max_time`, so the time set how
-far they got; the CPU jobs (29 Nov) ran alone to `trainer.max_steps`. The first table is one row per arm and
-budget, the test split's metrics at the end (mean ± std over seeds); the second one row per run, with the KL
-of the first validation (step 250, inside a λ warm-up): a KL in the thousands there means the encoder's
-means flew far from the prior. `curves.png`: the validation metrics against steps, one line per run.
-`runs.csv` (committed) holds every point read:
+far they got; the CPU jobs (29 Nov) ran alone to `trainer.max_steps` or the experiment's 20 epochs. The
+first table is one row per arm and budget, the test split's metrics at the end (mean ± std over seeds); the
+second one row per run, with the KL of the first validation (step 250, inside a λ warm-up): a KL in the
+thousands there means the encoder's means flew far from the prior. `curves.png`: the validation metrics
+against steps, one line per run. `runs.csv` (committed) holds every point read:
 
     python docs/results/information_preference_full/make_tables.py <run or sweep dirs> ...  # add to runs.csv
     python docs/results/information_preference_full/make_tables.py                        # from runs.csv
@@ -54,7 +54,13 @@ def arm_of(config: dict) -> dict[str, str]:
             arm += ", deterministic encoder"
     trainer = config["trainer"]
     # a GPU job shared its GPU and was cut by `trainer.max_time`; a CPU job ran alone to `trainer.max_steps`
-    budget = trainer.get("max_time") or f"{trainer['max_steps']} steps"
+    # or to the experiment's epochs
+    if trainer.get("max_time"):
+        budget = trainer["max_time"]
+    elif (trainer.get("max_steps") or -1) > 0:
+        budget = f"{trainer['max_steps']} steps"
+    else:
+        budget = f"{trainer['max_epochs']} epochs"
     return {"arm": arm, "budget": str(budget), "seed": config["seed"]}
 
 
@@ -78,9 +84,10 @@ def last(logged: list[tuple[int, float]]) -> tuple[int, float]:
 
 
 def in_words(budget: str) -> str:
-    """A GPU job's `trainer.max_time` (DD:HH:MM:SS) in minutes; a CPU job's step budget as its steps."""
-    if budget.endswith(" steps"):
-        return f"{int(budget.split()[0]):,} steps (CPU)"
+    """A GPU job's `trainer.max_time` (DD:HH:MM:SS) in minutes; a CPU job's steps or epochs as they are."""
+    if budget.endswith((" steps", " epochs")):
+        count, unit = budget.split()
+        return f"{int(count):,} {unit} (CPU)"
     days, hours, mins, secs = (int(part) for part in budget.split(":"))
     total = (days * 24 + hours) * 60 + mins
     return f"{total} min" + (f" {secs} s" if secs else "")
