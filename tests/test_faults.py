@@ -21,7 +21,6 @@ from helpers import ROOT, compose_config, run_train
 import infovae_lightning
 from infovae_lightning.errors import InfoVAEError
 from infovae_lightning.run.checkpoints import (
-    MODEL_CLASS_KEY,
     AtomicCheckpointIO,
     CheckpointWriteError,
     LatestCheckpoint,
@@ -109,7 +108,7 @@ def test_a_signal_checkpoints_the_step_and_exits_128_plus_signal(
 
 def test_a_second_signal_during_the_final_validation_keeps_the_stopped_step(tmp_path: Path) -> None:
     """A scheduler's grace period can end inside the final validation: the stopped step is saved before it."""
-    run = [*COMMON, "data.toy_size=500", "trainer.max_steps=12", "trainer.val_check_interval=3"]
+    run = [*COMMON, "trainer.max_steps=12", "trainer.val_check_interval=3"]
     run_dir, marker, second = tmp_path / "run", tmp_path / "at_step", tmp_path / "validating"
     proc = start_train(
         *run, f"hydra.run.dir={run_dir}", f"+callbacks.wait.second_marker={second}", marker=marker, step=7
@@ -139,12 +138,13 @@ def test_a_second_signal_during_the_final_validation_keeps_the_stopped_step(tmp_
 
 def test_a_stopped_run_names_the_step_its_checkpoint_holds(tmp_path: Path) -> None:
     """When the stopped step could not be saved (a second signal during that write, a full disk), the
-    message names the earlier step `last.ckpt` holds, which is where resume=true continues."""
+    message names the earlier step `last.ckpt` holds, which is where resume=true continues (any model's
+    checkpoint: the step is Lightning's `global_step`)."""
     ckpt = LatestCheckpoint(dirpath=str(tmp_path))
     trainer = SimpleNamespace(checkpoint_callbacks=[ckpt], global_step=8)
     assert stopped_at(trainer).endswith("before any checkpoint: resume=true would start over")
-    torch.save({MODEL_CLASS_KEY: "m.M", "state_dict": {}, "global_step": 6}, tmp_path / "last.ckpt")
     last = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {}, "global_step": 6}, last)
     ckpt.best_model_path = str(last)
     assert stopped_at(trainer) == (
         f"stopped at step 8; {last} holds step 6, where resume=true continues (steps 7 to 8 again)"
@@ -153,6 +153,8 @@ def test_a_stopped_run_names_the_step_its_checkpoint_holds(tmp_path: Path) -> No
     assert stopped_at(trainer).endswith("holds step 6, where resume=true continues (step 7 again)")
     trainer.global_step = 6
     assert stopped_at(trainer) == f"stopped at step 6; {last} holds it (resume with resume=true)"
+    last.write_bytes(b"not a checkpoint")
+    assert stopped_at(trainer).endswith(f"{last} is the latest checkpoint (resume with resume=true)")
 
 
 @pytest.mark.slow  # three trainings (~70 s on 2 cores); the default suite's kill -9 test resumes the same way

@@ -240,12 +240,14 @@ def checkpoint_step(path: str | Path | None) -> int | None:
     A run stopped by a second signal, a crash or a failed write keeps the `last.ckpt` of an earlier step:
     this is the step a resume continues from (read with `mmap`, so a large checkpoint costs milliseconds).
     """
-    if not path:
+    if not path or not Path(path).is_file():
         return None
-    try:
-        return read_checkpoint(path).global_step
-    except CheckpointError:
+    try:  # any Lightning checkpoint (a user's model too), not only this library's (`read_checkpoint`)
+        raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # damaged, or not plain data: the step is unknown
         return None
+    step = raw.get("global_step") if isinstance(raw, dict) else None
+    return step if isinstance(step, int) else None
 
 
 class CheckpointWriteError(CheckpointError, OSError):

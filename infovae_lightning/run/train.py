@@ -259,8 +259,10 @@ def stopped_at(trainer: Any) -> str:
     the stopped step after one signal and an earlier validation's after a second (`preemption`)."""
     last, step = saved_checkpoints(trainer)["last"], trainer.global_step
     saved = checkpoint_step(last)
-    if saved is None:
+    if not last or not Path(last).is_file():
         return f"stopped at step {step}, before any checkpoint: resume=true would start over"
+    if saved is None:
+        return f"stopped at step {step}; {last} is the latest checkpoint (resume with resume=true)"
     if saved == step:
         return f"stopped at step {step}; {last} holds it (resume with resume=true)"
     lost = f"steps {saved + 1} to {step}" if step > saved + 1 else f"step {step}"
