@@ -258,9 +258,9 @@ def stopped_at(trainer: Any) -> str:
     """Where a stopped run ends and what `resume=true` continues from: the step of `last.ckpt`, which is
     the stopped step after one signal and an earlier validation's after a second (`preemption`)."""
     last, step = saved_checkpoints(trainer)["last"], trainer.global_step
-    saved = checkpoint_step(last)
     if not last or not Path(last).is_file():
         return f"stopped at step {step}, before any checkpoint: resume=true would start over"
+    saved = checkpoint_step(last)
     if saved is None:
         return f"stopped at step {step}; {last} is the latest checkpoint (resume with resume=true)"
     if saved == step:
